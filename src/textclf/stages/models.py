@@ -1,0 +1,17 @@
+"""Stage `models`: resolve the embedder to local files (path, PyPI package or hub),
+check its sha256, and record its identity in models/embedder.json."""
+
+from __future__ import annotations
+
+from ..context import EMBEDDER_ID, Context, setup_logging
+from ..resolve import write_identity
+
+
+def main() -> None:
+    setup_logging()
+    ctx = Context.from_cwd()
+    write_identity(ctx.params["embedder"], ctx.root / EMBEDDER_ID)
+
+
+if __name__ == "__main__":
+    main()

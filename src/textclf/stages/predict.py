@@ -1,0 +1,57 @@
+"""Stage `predict@<approach>`: predict validation and test, save predictions with scores,
+and write metrics/<approach>.json (test metrics; timings go to metrics/timings/)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..approaches import UNPARSEABLE, Prediction, module_for
+from ..context import Context, setup_logging
+from ..metrics import DIGITS, classification_metrics, dump_json
+
+EVAL_SPLITS = ("validation", "test")
+
+
+def write_predictions(pred: Prediction, labels: np.ndarray, label_names: list[str], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for i, (y, p) in enumerate(zip(labels.tolist(), pred.pred.tolist())):
+            row = {"row": i, "label": y, "pred": p, "pred_name": "unparseable" if p == UNPARSEABLE else label_names[p]}
+            if pred.scores is not None:
+                row["scores"] = [round(float(s), DIGITS) for s in pred.scores[i]]
+            fh.write(json.dumps(row) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("approach")
+    args = parser.parse_args(argv)
+    setup_logging()
+    ctx = Context.from_cwd()
+    name = args.approach
+    module = module_for(ctx.approach(name)["kind"])
+    model_dir = ctx.root / "models" / name
+    results, seconds = {}, {}
+    for split in EVAL_SPLITS:
+        gold = ctx.split(split).labels
+        start = time.perf_counter()
+        pred = module.predict(ctx, name, model_dir, split)
+        seconds[split] = time.perf_counter() - start
+        write_predictions(pred, gold, ctx.label_names, ctx.root / "predictions" / name / f"{split}.jsonl")
+        results[split] = classification_metrics(gold, pred.pred, ctx.label_names, UNPARSEABLE)
+    metrics = {"approach": name, "kind": ctx.approach(name)["kind"], **results["test"],
+               "validation": {k: results["validation"][k] for k in ("accuracy", "macro", "rows")}}
+    dump_json(metrics, ctx.root / "metrics" / f"{name}.json")
+    n_test = results["test"]["rows"]
+    dump_json({"predict_seconds": {k: round(v, 3) for k, v in seconds.items()},
+               "test_seconds_per_1000": round(1000 * seconds["test"] / max(n_test, 1), 3)},
+              ctx.root / "metrics/timings" / f"predict_{name}.json")
+
+
+if __name__ == "__main__":
+    main()
