@@ -19,7 +19,7 @@ def collect(root: Path, approaches: Mapping[str, Any]) -> dict[str, Any]:
             raise FileNotFoundError(f"metrics/{name}.json is missing: run `dvc repro predict@{name}`")
         rows[name] = {"kind": m["kind"], "rows": m["rows"], "accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"],
                       "weighted_f1": m["weighted"]["f1"], "unparseable": m["unparseable"],
-                      "validation_macro_f1": m["validation"]["macro"]["f1"]}
+                      "validation_macro_f1": m["validation"]["macro"]["f1"] if "validation" in m else None}
     best = max(rows, key=lambda n: rows[n]["macro_f1"]) if rows else None
     return {"approaches": rows, "best": best}
 

@@ -14,6 +14,8 @@ from ..approaches import UNPARSEABLE, Prediction, module_for
 from ..context import Context, setup_logging
 from ..metrics import DIGITS, classification_metrics, dump_json
 
+# Splits an approach predicts unless its entry sets `splits`: validation scores feed
+# the ensemble, test is what every approach is compared on.
 EVAL_SPLITS = ("validation", "test")
 
 
@@ -34,18 +36,23 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     ctx = Context.from_cwd()
     name = args.approach
-    module = module_for(ctx.approach(name)["kind"])
+    spec = ctx.approach(name)
+    module = module_for(spec["kind"])
+    splits = list(spec.get("splits") or EVAL_SPLITS)
+    if "test" not in splits or set(splits) - set(EVAL_SPLITS):
+        raise ValueError(f"approaches.{name}.splits must include test and name only {EVAL_SPLITS}, not {splits}")
     model_dir = ctx.root / "models" / name
     results, seconds = {}, {}
-    for split in EVAL_SPLITS:
+    for split in splits:
         gold = ctx.split(split).labels
         start = time.perf_counter()
         pred = module.predict(ctx, name, model_dir, split)
         seconds[split] = time.perf_counter() - start
         write_predictions(pred, gold, ctx.label_names, ctx.root / "predictions" / name / f"{split}.jsonl")
         results[split] = classification_metrics(gold, pred.pred, ctx.label_names, UNPARSEABLE)
-    metrics = {"approach": name, "kind": ctx.approach(name)["kind"], **results["test"],
-               "validation": {k: results["validation"][k] for k in ("accuracy", "macro", "rows")}}
+    metrics = {"approach": name, "kind": spec["kind"], **results["test"]}
+    if "validation" in results:
+        metrics["validation"] = {k: results["validation"][k] for k in ("accuracy", "macro", "rows")}
     dump_json(metrics, ctx.root / "metrics" / f"{name}.json")
     n_test = results["test"]["rows"]
     dump_json({"predict_seconds": {k: round(v, 3) for k, v in seconds.items()},
