@@ -88,14 +88,9 @@ class Embedder:
             export_onnx(self.model_dir, fp32)
         if self.backend == "onnx":
             return fp32
-        int8 = base / "model.int8.onnx"
+        int8 = base / "model.int8-ffn-out-fp32.onnx"
         if not int8.is_file():
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            log.info("Quantising %s to int8", fp32)
-            tmp = int8.with_suffix(".partial.onnx")
-            quantize_dynamic(fp32, tmp, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
-            tmp.replace(int8)
+            quantize_int8(fp32, int8)
         return int8
 
     def _session(self):
@@ -149,6 +144,23 @@ class Embedder:
         if self.normalize:
             emb = emb / np.clip(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12, None)
         return emb
+
+
+def quantize_int8(src: Path, dest: Path) -> None:
+    """Dynamic int8 weights, per channel, reduced range (AVX2 without VNNI saturates at
+    full range). The feed-forward down-projections stay fp32: their inputs carry the
+    large activation outliers, and quantising them cost mpnet most of its fidelity
+    (mean cosine to fp32 on 134 reviews: 0.86 with them quantised, 0.99 without)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    keep_fp32 = [n.name for n in onnx.load(str(src), load_external_data=False).graph.node
+                 if n.op_type == "MatMul" and "/output/dense/" in n.name and "attention" not in n.name]
+    log.info("Quantising %s to int8 (%d feed-forward output MatMuls kept fp32)", src, len(keep_fp32))
+    tmp = dest.with_suffix(".partial.onnx")
+    quantize_dynamic(src, tmp, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+                     nodes_to_exclude=keep_fp32)
+    tmp.replace(dest)
 
 
 def export_onnx(model_dir: Path, dest: Path) -> None:
