@@ -177,7 +177,7 @@ def test_finetune_is_seeded_and_keeps_the_best_validation_epoch(tiny_3label, tmp
     from safetensors.torch import load_file
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from textclf.finetune import finetune, predict_logits
+    from textclf.approaches.finetune import finetune, predict_logits
 
     train, val = synthetic_split(48, 0, "train"), synthetic_split(16, 1, "val")
     cfg = {**finetune_settings({})["finetune"], "epochs": 3, "max_length": 32}

@@ -93,7 +93,7 @@ def _model_labels(config) -> list[str]:
 def fit(ctx, name: str, out_dir: Path) -> None:
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    from ..finetune import finetune
+    from .finetune import finetune
     from ..resolve import resolve
 
     cfg = settings(ctx, name)

@@ -1,4 +1,7 @@
-"""Fine-tune an encoder with a sequence-classification head: a short, seeded torch loop
+"""Not an approach kind: the fine-tune behind task_specific's `finetune` mode (kept in
+this package so that the fit stages depend on it).
+
+Fine-tune an encoder with a sequence-classification head: a short, seeded torch loop
 (AdamW, linear warmup/decay, dynamic padding, length-grouped batches), the checkpoint
 with the best validation macro-F1 kept and saved in Hugging Face format.
 
