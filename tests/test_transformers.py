@@ -159,6 +159,13 @@ def test_bad_mapping_stops_fit_before_loading_weights(tiny_3label, tmp_path, mon
     with pytest.raises(LabelMappingError, match=r"neither mapped nor ignored \['neutral'\].*Model labels"):
         fit_stage.main(["ts"])
     assert not (root / "models/ts/model.safetensors").exists()
+    # A mapping wrong on the dataset side fails before the model is even looked for.
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["ts_cfg"]["model"]["path"] = str(tmp_path / "no-such-model")
+    params["ts_cfg"]["labels"] = {"map": {"negative": "negative", "positive": "good"}, "ignore": ["neutral"]}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(LabelMappingError, match=r"unknown dataset labels \['good'\]"):
+        fit_stage.main(["ts"])
 
 
 # ---------------------------------------------------------------- fine-tune

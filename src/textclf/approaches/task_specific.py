@@ -103,6 +103,9 @@ def fit(ctx, name: str, out_dir: Path) -> None:
     labels = cfg.get("labels") or {}
     mapping, ignore = labels.get("map"), labels.get("ignore") or []
     max_length = int(cfg["max_length"])
+    if mapping is not None:
+        # The dataset side of the mapping is checkable before any model is fetched.
+        label_matrix(list(mapping) + list(ignore), ctx.label_names, mapping, ignore)
     out_dir.mkdir(parents=True, exist_ok=True)
     if mode == "finetune":
         # The new head's labels are the dataset's; a configured mapping is still checked first.
