@@ -239,8 +239,8 @@ T5_VOCAB = ["<pad>", "</s>", "<unk>", "is", "the", "following", "sentence", "pos
 
 @pytest.fixture(scope="module")
 def tiny_t5(tmp_path_factory):
-    """Build a tiny T5 and its WordLevel tokenizer; `allow` (words) restricts what
-    generate may emit (suppress_tokens in its generation config), for exact parsing checks."""
+    """Build a tiny T5 and its WordLevel tokenizer; `allow` (words) is all that generate
+    may emit (suppress_tokens in its generation config), for exact parsing checks."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
     import torch
@@ -257,7 +257,7 @@ def tiny_t5(tmp_path_factory):
                        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
         model = T5ForConditionalGeneration(cfg)
         if allow is not None:
-            keep = {vocab[w] for w in allow} | {1}
+            keep = {vocab[w] for w in allow}  # </s> suppressed too: exactly max_new_tokens words
             model.generation_config.suppress_tokens = [i for i in vocab.values() if i not in keep]
         out = tmp_path_factory.mktemp("t5")
         model.save_pretrained(out)
@@ -295,7 +295,7 @@ def test_parse_maps_generated_text_to_one_label_or_unparseable():
 
 
 @pytest.mark.parametrize("allow,expected_pred,unparseable", [
-    (["positive"], 1, 0),    # generates only "positive ...": every row parsed as positive
+    (["positive"], 1, 0),    # generates "positive positive positive": every row parsed as positive
     (["maybe"], UNPARSEABLE, 6),  # generates no label word: every row counted unparseable
     (None, None, None),      # unconstrained random weights: whatever it says, parsed consistently
 ])
@@ -313,7 +313,7 @@ def test_t5_generate_mode_through_the_stages(tiny_t5, tmp_path, monkeypatch, all
     if expected_pred is not None:
         assert {r["pred"] for r in rows} == {expected_pred} and metrics["unparseable"] == unparseable
         if expected_pred == UNPARSEABLE:
-            assert {g["generated"].split()[0] for g in gens} == {"maybe"} and metrics["accuracy"] == 0.0
+            assert {g["generated"] for g in gens} == {"maybe maybe maybe"} and metrics["accuracy"] == 0.0
             assert metrics["confusion_matrix"]["labels"] == LABELS + ["unparseable"]
 
 

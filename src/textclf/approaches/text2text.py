@@ -128,8 +128,10 @@ def label_loglik(model, tok, prompts: Sequence[str], label_words: Sequence[str],
                       return_tensors="pt").to(device)
             encoded = model.get_encoder()(**enc)
             for j, target in enumerate(targets):
-                labels = target.expand(len(idx), -1)
-                logits = model(encoder_outputs=encoded, attention_mask=enc["attention_mask"], labels=labels).logits
+                labels = target.expand(len(idx), -1).contiguous()
+                dec_in = model.prepare_decoder_input_ids_from_labels(labels=labels)  # shifted right, no loss
+                logits = model(encoder_outputs=encoded, attention_mask=enc["attention_mask"],
+                               decoder_input_ids=dec_in).logits
                 logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
                 out[idx, j] = logp.sum(-1).cpu().numpy()
     return out
