@@ -4,7 +4,7 @@ checked whatever the source.
 
 A model spec (one Hydra config group entry) has: name, hub_id, hub_revision, source
 (auto | path | package | hub), path, sha256, weights (file checked, default
-model.safetensors) and package: {kind, ...}:
+model.safetensors), hub_files (optional download patterns) and package: {kind, ...}:
   - module:       {module, function}  an importable package returning the folder;
   - parts_zip:    {dists}             split zip parts, concatenated and unzipped;
   - parts_concat: {dists, filename}   split file parts, concatenated into one file;
@@ -153,7 +153,8 @@ def _from_package(spec: Mapping[str, Any]) -> Path:
 def _from_hub(spec: Mapping[str, Any]) -> Path:
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(spec["hub_id"], revision=spec.get("hub_revision")))
+    # hub_files: only the files a loader needs (many repos also hold TF/Flax/ONNX weights).
+    return Path(snapshot_download(spec["hub_id"], revision=spec.get("hub_revision"), allow_patterns=spec.get("hub_files")))
 
 
 def resolve(spec: Mapping[str, Any]) -> tuple[Path, str]:

@@ -20,6 +20,8 @@ KINDS = {
     "embed_lr": "textclf.approaches.embed_lr",
     "centroid": "textclf.approaches.centroid",
     "label_desc": "textclf.approaches.label_desc",
+    "task_specific": "textclf.approaches.task_specific",
+    "text2text": "textclf.approaches.text2text",
 }
 
 

@@ -1,0 +1,149 @@
+"""Not an approach kind: the fine-tune behind task_specific's `finetune` mode (kept in
+this package so that the fit stages depend on it).
+
+Fine-tune an encoder with a sequence-classification head: a short, seeded torch loop
+(AdamW, linear warmup/decay, dynamic padding, length-grouped batches), the checkpoint
+with the best validation macro-F1 kept and saved in Hugging Face format.
+
+A plain loop rather than `Trainer`: it needs no `accelerate`, and every source of
+randomness (head init, dropout, batch order) is one seeded generator away.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from sklearn.metrics import f1_score
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {"epochs": 3, "lr": 5e-5, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1,
+            "weight_decay": 0.01, "eval_batch_size": 128, "seed": 42}
+
+
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,
+                           group: int = 50) -> list[np.ndarray]:
+    """Shuffled batches of similar-length rows: shuffle, sort within windows of
+    `group` batches by length, cut into batches, shuffle the batches. Less padding,
+    still a random order each epoch."""
+    order = rng.permutation(len(lengths))
+    window = batch_size * group
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start:start + window]
+        chunk = chunk[np.argsort([-lengths[i] for i in chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Inference batches, longest first (order does not matter there)."""
+    order = np.argsort([-n for n in lengths], kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _collate(tok, enc: Mapping[str, list], idx: np.ndarray, device: str):
+    feats = [{k: enc[k][i] for k in ("input_ids", "attention_mask")} for i in idx]
+    return {k: v.to(device) for k, v in tok.pad(feats, return_tensors="pt").items()}
+
+
+def predict_logits(model, tok, enc: Mapping[str, list], batch_size: int, device: str) -> np.ndarray:
+    import torch
+
+    model.eval()
+    lengths = [len(x) for x in enc["input_ids"]]
+    out = np.zeros((len(lengths), model.config.num_labels), dtype=np.float32)
+    with torch.no_grad():
+        for idx in sorted_batches(lengths, batch_size):
+            out[idx] = model(**_collate(tok, enc, idx, device)).logits.float().cpu().numpy()
+    return out
+
+
+def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tuple[list[str], np.ndarray],
+             label_names: list[str], cfg: Mapping[str, Any], out_dir: Path, device: str = "cpu",
+             progress: bool = True) -> dict[str, Any]:
+    """Train a classification head (and the encoder) on `train`, evaluate on
+    `validation` after each epoch, save the best epoch's model + tokenizer to
+    `out_dir`. Returns the training history (no timings: it is deterministic)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown fine-tune settings {unknown}; known: {sorted(DEFAULTS)}")
+    c = {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None}}
+    if int(c["epochs"]) < 1:
+        raise ValueError(f"fine-tune epochs must be >= 1, got {c['epochs']}")
+    seed_everything(int(c["seed"]))
+    tok = AutoTokenizer.from_pretrained(str(base_dir))
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(base_dir), num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)}, problem_type="single_label_classification",
+        ignore_mismatched_sizes=True,  # a base that already has a head (other labels) gets a new one
+    ).to(device)
+
+    def encode(texts):
+        return tok(list(texts), truncation=True, max_length=int(c["max_length"]))
+
+    train_enc, val_enc = encode(train[0]), encode(validation[0])
+    y_train = torch.as_tensor(np.asarray(train[1]), dtype=torch.long)
+    lengths = [len(x) for x in train_enc["input_ids"]]
+    rng = np.random.default_rng(int(c["seed"]))
+    steps_per_epoch = -(-len(lengths) // int(c["batch_size"]))
+    total = steps_per_epoch * int(c["epochs"])
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": float(c["weight_decay"])},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(groups, lr=float(c["lr"]))
+    sched = get_linear_schedule_with_warmup(opt, int(float(c["warmup_ratio"]) * total), total)
+
+    history: list[dict[str, Any]] = []
+    best_f1, best_state = -1.0, None
+    bar = tqdm(total=total, desc="Fine-tuning", disable=not progress)
+    for epoch in range(1, int(c["epochs"]) + 1):
+        model.train()
+        loss_sum = 0.0
+        for idx in length_grouped_batches(lengths, int(c["batch_size"]), rng):
+            out = model(**_collate(tok, train_enc, idx, device), labels=y_train[idx].to(device))
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            loss = out.loss.item()
+            loss_sum += loss * len(idx)
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}")
+        val_pred = predict_logits(model, tok, val_enc, int(c["eval_batch_size"]), device).argmax(1)
+        f1 = float(f1_score(validation[1], val_pred, average="macro"))
+        history.append({"epoch": epoch, "train_loss": round(loss_sum / len(lengths), 6), "validation_macro_f1": round(f1, 6)})
+        log.info("epoch %d: train loss %.4f, validation macro-F1 %.4f", epoch, loss_sum / len(lengths), f1)
+        if f1 > best_f1:  # ties keep the earlier epoch
+            best_f1, best_state = f1, {k: v.detach().clone() for k, v in model.state_dict().items()}
+    bar.close()
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    best_epoch = max(history, key=lambda h: (h["validation_macro_f1"], -h["epoch"]))["epoch"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir))
+    tok.save_pretrained(str(out_dir))
+    report = {"settings": c, "history": history, "best_epoch": best_epoch,
+              "best_validation_macro_f1": round(best_f1, 6)}
+    (out_dir / "finetune.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return report

