@@ -95,7 +95,9 @@ def test_summary_collect_intervals_paired_tests_and_labelled_rows(tmp_path):
         m = {"kind": "ensemble" if name == "stack" else name, "rows": n, "accuracy": float((pred == y).mean()),
              "macro": {"f1": round(f1, 6)}, "weighted": {"f1": 0.0}, "unparseable": 0}
         if name == "label_desc":
-            m["llm"] = {"requests": 400, "estimated_cost_usd": 0.01, "latency_s": 3.0}  # latency is not copied
+            # as the LLM approach writes it; non-numeric and unknown keys are not copied
+            m["details"] = {"test": {"prompt_tokens": 9000, "completion_tokens": 400, "cost_usd": 0.01,
+                                     "model": "qwen", "latency_s": 3.0}}
         (tmp_path / "metrics").mkdir(exist_ok=True)
         (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps(m))
     s = summary.collect(tmp_path, params, {"train": 1000, "validation": 100, "test": n}, 2, 500, 42)
@@ -108,12 +110,13 @@ def test_summary_collect_intervals_paired_tests_and_labelled_rows(tmp_path):
     assert (rows["embed_lr"]["labelled_rows"], rows["embed_lr"]["labelled_splits"]) == (1000, "train")
     assert (rows["label_desc"]["labelled_rows"], rows["label_desc"]["labelled_splits"]) == (0, "none")
     assert (rows["stack"]["labelled_rows"], rows["stack"]["labelled_splits"]) == (1100, "train+validation")
-    assert rows["label_desc"]["llm_requests"] == 400 and "llm_latency_s" not in rows["label_desc"]
+    assert rows["label_desc"]["llm_cost_usd"] == 0.01 and rows["label_desc"]["llm_prompt_tokens"] == 9000
+    assert not {"llm_model", "llm_latency_s"} & set(rows["label_desc"]) and "llm_cost_usd" not in rows["embed_lr"]
     # same inputs, same bytes (the summary holds no timings)
     again = summary.collect(tmp_path, params, {"train": 1000, "validation": 100, "test": n}, 2, 500, 42)
     assert json.dumps(again, sort_keys=True) == json.dumps(s, sort_keys=True)
     md = summary.markdown(s, tmp_path, {**params, "data": {"name": "d"}, "embedder": {"name": "e"}})
-    assert "| stack | ensemble |" in md and "LLM requests" in md
+    assert "| stack | ensemble |" in md and "| 9,400 | – | 0.0100 |" in md
 
 
 def test_summary_refuses_test_predictions_on_different_rows(tmp_path):

@@ -5,8 +5,10 @@ intervals, paired tests, labelled data needed), so identical runs give identical
 timing columns come from metrics/timings/ and go only into the Markdown.
 
 Fields read from metrics/<name>.json: kind, rows, accuracy, macro.f1, weighted.f1,
-unparseable, validation.macro.f1 (optional), bases (ensembles), and an optional `llm` block
-whose keys in LLM_KEYS are copied (requests, tokens, estimated cost).
+unparseable, validation.macro.f1 (optional), and an optional block of LLM usage, `llm` or
+else `details.test` (what the LLM approach writes), whose keys in LLM_KEYS are copied as
+llm_<key>. The Markdown's "requests (this run)" comes from metrics/timings/predict_<name>.json
+`details.test.requests` (a cached rerun makes none).
 """
 
 from __future__ import annotations
@@ -25,6 +27,18 @@ from .context import EMBEDDINGS
 DIGITS = 6
 # Optional keys of an `llm` block in metrics/<name>.json that the summary carries over.
 LLM_KEYS = ("requests", "prompt_tokens", "completion_tokens", "estimated_cost_usd", "cost_usd")
+
+
+def llm_usage(m: Mapping[str, Any]) -> dict[str, Any]:
+    """The deterministic LLM usage an approach reported for test, or {} (read defensively:
+    approaches without an LLM have neither block)."""
+    block = m.get("llm")
+    if not isinstance(block, Mapping):
+        details = m.get("details")
+        block = details.get("test") if isinstance(details, Mapping) else None
+    if not isinstance(block, Mapping):
+        return {}
+    return {f"llm_{k}": block[k] for k in LLM_KEYS if isinstance(block.get(k), (int, float))}
 
 
 def _r(x: float) -> float:
@@ -94,9 +108,7 @@ def collect(root: Path, params: Mapping[str, Any], split_rows: Mapping[str, int]
             r["bases"] = "+".join(spec["bases"])
         lab = labelled(name, spec, specs, split_rows, params)
         r.update({k: v for k, v in lab.items() if not k.startswith("_")})
-        llm = m.get("llm")
-        if isinstance(llm, Mapping):
-            r.update({f"llm_{k}": llm[k] for k in LLM_KEYS if k in llm})
+        r.update(llm_usage(m))
         rows[name] = r
     if not rows:
         return {"approaches": {}, "best": None}
@@ -175,8 +187,8 @@ def markdown(summary: Mapping[str, Any], root: Path, params: Mapping[str, Any]) 
              f"of the test rows, seed {b.get('seed')}); *vs best*: paired bootstrap difference and p-values "
              f"(paired bootstrap, exact McNemar) against **{summary['best']}** on the same rows.", "",
              "| approach | kind | macro-F1 [95% CI] | accuracy | labelled rows | vs best: ΔF1 [95% CI] | p (boot / McNemar) "
-             "| unparseable | train s | s / 1k texts |" + (" LLM requests | est. cost $ |" if llm else ""),
-             "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if llm else "")]
+             "| unparseable | train s | s / 1k texts |" + (" LLM tokens | requests (this run) | est. cost $ |" if llm else ""),
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if llm else "")]
     for name, r in sorted(rows.items(), key=lambda kv: (-kv[1]["macro_f1"], kv[0])):
         train_s, per_1k = cost(name)
         v = r.get("vs_best")
@@ -188,7 +200,10 @@ def markdown(summary: Mapping[str, Any], root: Path, params: Mapping[str, Any]) 
                 f"| {r['accuracy']:.4f} | {lab} | {versus[0]} | {versus[1]} | {r['unparseable_rate']:.1%} "
                 f"| {_fmt(train_s, '.1f')} | {_fmt(per_1k, '.2f')} |")
         if llm:
-            line += f" {_fmt(r.get('llm_requests'), 'd')} | {_fmt(r.get('llm_estimated_cost_usd', r.get('llm_cost_usd')), '.4f')} |"
+            tokens = [r[k] for k in ("llm_prompt_tokens", "llm_completion_tokens") if k in r]
+            requests = r.get("llm_requests", ((timings(root, name).get("details") or {}).get("test") or {}).get("requests"))
+            cost_usd = r.get("llm_estimated_cost_usd", r.get("llm_cost_usd"))
+            line += f" {_fmt(sum(tokens) if tokens else None, ',d')} | {_fmt(requests, ',d')} | {_fmt(cost_usd, '.4f')} |"
         lines.append(line)
     lines += ["", "Timings (train s, s / 1k texts) are from metrics/timings/ of this run and include the shared "
               "embedding stage for approaches on data/embeddings; an ensemble's include its bases'. "
