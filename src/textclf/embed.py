@@ -163,9 +163,18 @@ def export_onnx(model_dir: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(".partial.onnx")
     axes = {0: "batch", 1: "tokens"}
+    class TokenEmbeddings(torch.nn.Module):
+        # Keyword call: models differ in positional order and extra inputs (token_type_ids).
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
     with torch.no_grad():
         torch.onnx.export(
-            model, (enc["input_ids"], enc["attention_mask"]), str(tmp),
+            TokenEmbeddings(model), (enc["input_ids"], enc["attention_mask"]), str(tmp),
             input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
             dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
             opset_version=17, dynamo=False,

@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+
+from textclf.approaches import module_for
+from textclf.approaches.centroid import class_means
+from textclf.approaches.embed_lr import build
+from textclf.approaches.label_desc import descriptions_for
+from textclf.approaches.similarity import cosine_predict
+
+
+def test_cosine_to_class_means():
+    rng = np.random.default_rng(0)
+    centers = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    y = np.repeat([0, 1], 50)
+    x = centers[y] + 0.1 * rng.standard_normal((100, 3))
+    means = class_means(x, y, 2)
+    pred = cosine_predict(x, means)
+    assert (pred.pred == y).mean() > 0.95 and pred.scores.shape == (100, 2) and pred.score_kind == "similarity"
+    with pytest.raises(ValueError, match=r"no training rows for class index\(es\) \[2\]"):
+        class_means(x, y, 3)
+
+
+def test_label_descriptions_are_checked_against_labels():
+    assert descriptions_for(["neg", "pos"], {"neg": "bad", "pos": ["good", "great"]}) == [["bad"], ["good", "great"]]
+    with pytest.raises(ValueError, match=r"labels without descriptions \['pos'\].*unknown labels \['positive'\]"):
+        descriptions_for(["neg", "pos"], {"neg": ["bad"], "positive": ["good"]})
+    with pytest.raises(ValueError, match="non-empty strings"):
+        descriptions_for(["neg"], {"neg": ["  "]})
+
+
+def test_logreg_params_and_registry():
+    clf = build({"C": 0.5, "max_iter": 50, "seed": 1})
+    assert (clf.C, clf.max_iter, clf.random_state) == (0.5, 50, 1)
+    assert hasattr(module_for("embed_lr"), "fit") and hasattr(module_for("label_desc"), "predict")
+    with pytest.raises(KeyError, match="unknown approach kind 'nope'"):
+        module_for("nope")

@@ -1,0 +1,101 @@
+import json
+
+import pytest
+
+from conftest import RT, write_jsonl
+from textclf.data import DataError, Split, prepare, stratified_take, write_prepared, read_split
+
+
+def cfg_for(data_cfg, folder, **kw):
+    return {**data_cfg, "local_dir": str(folder), **kw}
+
+
+def test_prepares_valid_data(data_cfg, tiny_dataset, tmp_path):
+    splits, report = prepare(cfg_for(data_cfg, tiny_dataset), tmp_path, seed=0)
+    assert [len(splits[s].texts) for s in ("train", "validation", "test")] == [20, 6, 8]
+    assert report.source == "local"
+    assert report.counts["train"] == {"rows_read": 20, "rows": 20}
+    write_prepared(splits, data_cfg["label_names"], tmp_path / "out")
+    back = read_split(tmp_path / "out", "test")
+    assert back.texts == splits["test"].texts and back.labels.tolist() == splits["test"].labels
+    assert json.loads((tmp_path / "out/labels.json").read_text()) == {"label_names": ["negative", "positive"]}
+
+
+@pytest.mark.parametrize("bad,problem,match", [
+    ({"text": "   ", "label": 0}, "empty_text", "empty or whitespace-only"),
+    ({"text": "", "label": 1}, "empty_text", "empty or whitespace-only"),
+    ({"text": "fine", "label": None}, "null_label", "null label"),
+    ({"text": "fine", "label": 7}, "unknown_label", "label 7 is not in"),
+    ({"text": "fine", "label": "neutral"}, "unknown_label", "'neutral' is not in"),
+])
+def test_bad_rows_error_names_file_and_row_or_are_dropped_and_counted(data_cfg, tiny_dataset, tmp_path, bad, problem, match):
+    rows = [json.loads(line) for line in (tiny_dataset / "train.jsonl").read_text().splitlines()]
+    rows.insert(3, bad)
+    write_jsonl(tiny_dataset / "train.jsonl", rows)
+    with pytest.raises(DataError, match=rf"train\.jsonl: row 4: .*{match}.*on_{problem}=drop"):
+        prepare(cfg_for(data_cfg, tiny_dataset), tmp_path, 0)
+    splits, report = prepare(cfg_for(data_cfg, tiny_dataset, **{f"on_{problem}": "drop"}), tmp_path, 0)
+    assert report.counts["train"] == {"rows_read": 21, f"dropped_{problem}": 1, "rows": 20}
+    assert len(splits["train"].texts) == 20
+
+
+def test_missing_column(data_cfg, tiny_dataset, tmp_path):
+    write_jsonl(tiny_dataset / "test.jsonl", [{"review": "x", "label": 0}])
+    with pytest.raises(DataError, match=r"test\.jsonl: missing column\(s\) \['text'\]"):
+        prepare(cfg_for(data_cfg, tiny_dataset), tmp_path, 0)
+
+
+def test_undecodable_bytes_name_the_line(data_cfg, tiny_dataset, tmp_path):
+    path = tiny_dataset / "validation.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = b'{"text": "caf\xe9 latin-1", "label": 0}\n'
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(DataError, match=r"validation\.jsonl:3: bytes that are not valid UTF-8"):
+        prepare(cfg_for(data_cfg, tiny_dataset), tmp_path, 0)
+
+
+def test_cross_split_duplicates(data_cfg, tiny_dataset, tmp_path):
+    train = [json.loads(line) for line in (tiny_dataset / "train.jsonl").read_text().splitlines()]
+    test = [json.loads(line) for line in (tiny_dataset / "test.jsonl").read_text().splitlines()]
+    test[5] = dict(train[2])
+    write_jsonl(tiny_dataset / "test.jsonl", test)
+    with pytest.raises(DataError, match=r"test\.jsonl: row 6: exact duplicate of .*train\.jsonl row 3"):
+        prepare(cfg_for(data_cfg, tiny_dataset), tmp_path, 0)
+    splits, report = prepare(cfg_for(data_cfg, tiny_dataset, on_cross_split_duplicate="drop"), tmp_path, 0)
+    assert report.counts["test"]["cross_split_duplicates_dropped"] == 1
+    assert len(splits["test"].texts) == 7 and len(splits["train"].texts) == 20
+    splits, report = prepare(cfg_for(data_cfg, tiny_dataset, on_cross_split_duplicate="keep"), tmp_path, 0)
+    assert report.counts["test"]["cross_split_duplicates_kept"] == 1 and len(splits["test"].texts) == 8
+
+
+def test_named_labels_and_carved_validation(data_cfg, tmp_path):
+    names = ["business", "sport", "tech"]
+    rows = [{"text": f"article {i}", "label": names[i % 3]} for i in range(60)]
+    write_jsonl(tmp_path / "d/train.jsonl", rows[:45])
+    write_jsonl(tmp_path / "d/test.jsonl", rows[45:])
+    cfg = cfg_for(data_cfg, tmp_path / "d", label_names=names, splits={"train": "train", "validation": None, "test": "test"},
+                  validation_fraction=0.2)
+    splits, _ = prepare(cfg, tmp_path, 0)
+    assert len(splits["validation"].texts) == 9 and len(splits["train"].texts) == 36
+    assert sorted(set(splits["validation"].labels)) == [0, 1, 2]
+    assert splits["test"].labels == [i % 3 for i in range(45, 60)]
+
+
+def test_stratified_limits_are_balanced_and_seeded():
+    sp = Split([f"t{i}" for i in range(100)], [0] * 50 + [1] * 50, "x", list(range(1, 101)))
+    a, b = stratified_take(sp, 20, seed=3), stratified_take(sp, 20, seed=3)
+    assert a.texts == b.texts and sorted(a.labels).count(0) == 10
+    assert stratified_take(sp, 20, seed=4).texts != a.texts
+
+
+def test_real_rotten_tomatoes_mirror(data_cfg, tmp_path):
+    cfg = cfg_for(data_cfg, RT, name="rotten_tomatoes", source="auto", hub_id="cornell-movie-review-data/rotten_tomatoes")
+    splits, report = prepare(cfg, tmp_path, 42)  # HF_HUB_OFFLINE or no network: the mirror
+    assert {s: len(v.texts) for s, v in splits.items()} == {"train": 8530, "validation": 1066, "test": 1066}
+    assert sum(splits["test"].labels) == 533
+
+
+def test_hub_source_without_network_fails_clearly(data_cfg, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match="hub is not reachable and data.local_dir is not set"):
+        prepare({**data_cfg, "source": "auto", "hub_id": "cornell-movie-review-data/rotten_tomatoes"}, tmp_path, 0)

@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from textclf.embed import Embedder, resolve_device
+from textclf.resolve import resolve
+from test_resolve import MINILM
+
+TEXTS = ["a gorgeous, moving film", "tedious and far too long", "the cast is fine", "i hated every minute"]
+
+
+@pytest.fixture(scope="module")
+def minilm_dir(tmp_path_factory):
+    import os
+    os.environ.setdefault("TEXTCLF_CACHE", str(tmp_path_factory.mktemp("cache")))
+    return resolve(MINILM)[0]
+
+
+def test_torch_backend_matches_plain_sentence_transformers(minilm_dir):
+    from sentence_transformers import SentenceTransformer
+
+    ours = Embedder(minilm_dir, {**MINILM, "backend": "torch", "batch_size": 2}).encode(TEXTS, progress=False)
+    plain = SentenceTransformer(str(minilm_dir), device="cpu").encode(TEXTS, normalize_embeddings=True)
+    assert ours.shape == (4, 384) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, plain, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend,min_cos", [("onnx", 0.9999), ("onnx-int8", 0.95)])
+def test_onnx_backends_agree_with_torch(minilm_dir, backend, min_cos):
+    ref = Embedder(minilm_dir, {**MINILM, "backend": "torch"}).encode(TEXTS, progress=False)
+    got = Embedder(minilm_dir, {**MINILM, "backend": backend, "batch_size": 3}).encode(TEXTS, progress=False)
+    cos = (ref * got).sum(axis=1)
+    assert cos.min() >= min_cos, cos
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_bad_backend_and_device():
+    with pytest.raises(ValueError, match="embedder.backend must be one of"):
+        Embedder(".", {"name": "x", "backend": "tensorrt"})
+    with pytest.raises(ValueError, match="device.name must be cpu, cuda or auto"):
+        resolve_device("tpu")
+    assert resolve_device("auto") in {"cpu", "cuda"}

@@ -1,0 +1,30 @@
+import yaml
+
+from conftest import REPO
+from textclf.params import compose
+
+
+def composed(tmp_path, *overrides):
+    out = compose(REPO, list(overrides), tmp_path / "params.yaml")
+    return yaml.safe_load(out.read_text())
+
+
+def test_committed_params_are_the_default_composition(tmp_path):
+    """params.yaml (what `dvc repro` reads) must equal conf/ composed with no overrides."""
+    assert composed(tmp_path) == yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_default_profile_is_the_seed_setup(tmp_path):
+    p = composed(tmp_path)
+    assert p["embedder"]["name"] == "all-mpnet-base-v2" and p["device"]["name"] == "cpu"
+    assert set(p["data"]["limits"].values()) == {None}
+    assert {"embed_lr", "centroid", "label_desc"} <= set(p["approaches"])
+
+
+def test_groups_overrides_and_profiles(tmp_path):
+    p = composed(tmp_path, "profile=ci", "classifier.C=0.5", "device=auto")
+    assert p["embedder"]["name"] == "all-MiniLM-L6-v2"
+    assert p["data"]["limits"] == {"train": 400, "validation": 100, "test": 200}
+    assert p["classifier"]["C"] == 0.5 and p["device"]["name"] == "auto"
+    p = composed(tmp_path, "data=bbc_news", "~approach@approaches.label_desc")
+    assert p["data"]["label_names"][0] == "business" and "label_desc" not in p["approaches"]

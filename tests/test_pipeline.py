@@ -1,0 +1,72 @@
+"""End to end: the real DVC pipeline on the CI profile in a temp copy of the repo."""
+
+import json
+import re
+
+import pytest
+
+from conftest import RT, run
+
+pytestmark = pytest.mark.slow
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def pipeline(repo_copy):
+    run(f"python -m textclf.params profile=ci data.local_dir={RT}", repo_copy)
+    out = run("dvc repro", repo_copy)
+    run("git add -A && git commit -qm 'ci profile run'", repo_copy)
+    return repo_copy, out
+
+
+def test_full_dag_runs_and_writes_metrics(pipeline):
+    repo, out = pipeline
+    assert {"data", "models", "embed", "fit@embed_lr", "predict@embed_lr", "summary"} <= ran_stages(out)
+    summary = json.loads((repo / "metrics/summary.json").read_text())
+    assert set(summary["approaches"]) >= {"embed_lr", "centroid", "label_desc"}
+    for name, row in summary["approaches"].items():
+        assert row["rows"] == 200
+        assert 0.55 < row["macro_f1"] <= 1.0, (name, row)  # MiniLM on 400 train rows: ~0.65-0.75
+    m = json.loads((repo / "metrics/embed_lr.json").read_text())
+    assert sum(sum(r) for r in m["confusion_matrix"]["matrix"]) == 200
+    pred = (repo / "predictions/embed_lr/test.jsonl").read_text().splitlines()
+    assert len(pred) == 200 and len(json.loads(pred[0])["scores"]) == 2
+    assert (repo / "data/embeddings/train.npy").is_file() and (repo / "reports/summary.md").is_file()
+
+
+def test_second_repro_runs_nothing(pipeline):
+    repo, _ = pipeline
+    out = run("dvc repro", repo)
+    assert ran_stages(out) == set(), out
+    assert "Data and pipelines are up to date" in run("dvc status", repo)
+
+
+def test_changing_C_reruns_only_its_stages(pipeline):
+    repo, _ = pipeline
+    run(f"python -m textclf.params profile=ci data.local_dir={RT} classifier.C=0.05", repo)
+    out = run("dvc repro", repo)
+    assert ran_stages(out) == {"fit@embed_lr", "predict@embed_lr", "summary"}, out
+    run("git checkout -q -- params.yaml dvc.lock && dvc checkout -q", repo)
+
+
+def test_identical_runs_give_byte_identical_metrics(pipeline):
+    repo, _ = pipeline
+    before = {p.name: p.read_bytes() for p in (repo / "metrics").glob("*.json")}
+    run("dvc repro -f", repo)
+    after = {p.name: p.read_bytes() for p in (repo / "metrics").glob("*.json")}
+    assert before.keys() == after.keys() and len(before) >= 5
+    assert before == after
+
+
+def test_exp_run_with_hydra_override_and_metrics_diff(pipeline):
+    repo, _ = pipeline
+    # DVC recomposes params.yaml from conf/ with only the given overrides.
+    out = run(f"dvc exp run -S profile=ci -S data.local_dir={RT} -S classifier.C=0.01", repo)
+    assert ran_stages(out) == {"fit@embed_lr", "predict@embed_lr", "summary"}, out
+    diff = run("dvc metrics diff --json HEAD", repo)
+    changed = json.loads(diff)
+    assert "metrics/embed_lr.json" in changed and "metrics/centroid.json" not in changed, diff
+    assert run("dvc exp show --no-pager --csv", repo).count("classifier.C") >= 1

