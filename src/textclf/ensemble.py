@@ -6,9 +6,13 @@ is never seen in training. Its honest validation estimate comes from out-of-fold
 predictions (cross_val_predict over the same validation rows), and the final model is
 refitted on all validation rows and applied to test.
 
-Features per base: its scores when it saved them (probabilities or similarities), else a
-one-hot of its predicted label (all zeros for an unparseable answer), so approaches without
-scores (e.g. an LLM's bare answer) can still be stacked.
+Features per base: its scores when it saved them, centred per row (log first for
+probabilities), else a one-hot of its predicted label (all zeros for an unparseable answer),
+so approaches without scores (e.g. an LLM's bare answer) can still be stacked. Centring
+keeps what the base's argmax sees (how much one label beats the others) and drops the
+per-row offset of similarity scores, which the meta-classifier would otherwise have to learn
+from the few validation rows (it raised out-of-fold validation macro-F1 0.772 -> 0.782 with
+MiniLM bases on rotten_tomatoes).
 """
 
 from __future__ import annotations
@@ -63,6 +67,17 @@ def check_bases(name: str, spec: Mapping[str, Any], approaches: Mapping[str, Any
     return bases
 
 
+def is_probability(scores: np.ndarray) -> bool:
+    """Rows in [0, 1] that sum to 1 (to the 6 digits predictions are saved with)."""
+    return bool(((scores >= 0) & (scores <= 1)).all() and np.allclose(scores.sum(axis=1), 1, atol=1e-4))
+
+
+def centred(scores: np.ndarray) -> np.ndarray:
+    """Each row minus its mean: log-probabilities (logits up to a constant) or similarities."""
+    x = np.log(np.clip(scores, 1e-6, 1)) if is_probability(scores) else np.asarray(scores, dtype=np.float64)
+    return x - x.mean(axis=1, keepdims=True)
+
+
 def base_features(root: Path, name: str, bases: Sequence[str], split: str, n_labels: int,
                   gold: np.ndarray, layout: list[dict[str, Any]] | None = None) -> Features:
     """Stack the bases' saved predictions for one split into a feature matrix. With `layout`
@@ -80,7 +95,7 @@ def base_features(root: Path, name: str, bases: Sequence[str], split: str, n_lab
         if saved.scores is not None:
             if saved.scores.shape[1] != n_labels:
                 raise EnsembleError(f"{path}: {saved.scores.shape[1]} scores per row for {n_labels} labels")
-            feat, kind = saved.scores, "scores"
+            feat, kind = centred(saved.scores), "scores"
         else:
             feat = np.zeros((len(saved.pred), n_labels))
             ok = saved.pred >= 0

@@ -175,6 +175,10 @@ def _fmt(x: Any, spec: str = ".4f") -> str:
     return format(x, spec) if isinstance(x, (int, float)) and not isinstance(x, bool) else str(x)
 
 
+def _p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def markdown(summary: Mapping[str, Any], root: Path, params: Mapping[str, Any]) -> str:
     specs = entries(params)
     rows = summary["approaches"]
@@ -194,7 +198,7 @@ def markdown(summary: Mapping[str, Any], root: Path, params: Mapping[str, Any]) 
         v = r.get("vs_best")
         versus = ("(best)", "") if v is None else (
             f"{-v['best_minus_this_macro_f1']:+.4f} [{-v['ci_high']:+.4f}, {-v['ci_low']:+.4f}]",
-            f"{v['p_bootstrap']:.3f} / {v['p_mcnemar']:.3g}")
+            f"{_p(v['p_bootstrap'])} / {_p(v['p_mcnemar'])}")
         lab = "unknown" if r["labelled_rows"] is None else f"{r['labelled_rows']:,} ({r['labelled_splits']})"
         line = (f"| {name} | {r['kind']} | {r['macro_f1']:.4f} [{r['macro_f1_ci_low']:.4f}, {r['macro_f1_ci_high']:.4f}] "
                 f"| {r['accuracy']:.4f} | {lab} | {versus[0]} | {versus[1]} | {r['unparseable_rate']:.1%} "
