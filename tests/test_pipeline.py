@@ -48,8 +48,9 @@ def test_changing_C_reruns_only_its_stages(pipeline):
     repo, _ = pipeline
     run(f"python -m textclf.params profile=ci data.local_dir={RT} classifier.C=0.05", repo)
     out = run("dvc repro", repo)
-    assert ran_stages(out) == {"fit@embed_lr", "predict@embed_lr", "summary"}, out
-    run("git checkout -q -- params.yaml dvc.lock && dvc checkout -q", repo)
+    assert ran_stages(out) == {"fit@embed_lr", "predict@embed_lr", "ensemble@stack", "summary", "plots"}, out
+    # metrics/ and plots/ are cache: false (in git): `dvc checkout` does not restore them.
+    run("git checkout -q -- . && dvc checkout -q", repo)
 
 
 def test_identical_runs_give_byte_identical_metrics(pipeline):
@@ -65,7 +66,7 @@ def test_exp_run_with_hydra_override_and_metrics_diff(pipeline):
     repo, _ = pipeline
     # DVC recomposes params.yaml from conf/ with only the given overrides.
     out = run(f"dvc exp run -S profile=ci -S data.local_dir={RT} -S classifier.C=0.01", repo)
-    assert ran_stages(out) == {"fit@embed_lr", "predict@embed_lr", "summary"}, out
+    assert ran_stages(out) == {"fit@embed_lr", "predict@embed_lr", "ensemble@stack", "summary", "plots"}, out
     diff = run("dvc metrics diff --json HEAD", repo)
     changed = json.loads(diff)
     assert "metrics/embed_lr.json" in changed and "metrics/centroid.json" not in changed, diff

@@ -1,43 +1,215 @@
-"""Compare the approaches that ran: metrics/summary.json (deterministic) and a Markdown table."""
+"""Compare the approaches (and ensembles) that ran: metrics/summary.json and a Markdown table.
+
+metrics/summary.json holds only what the predictions determine (metrics, seeded bootstrap
+intervals, paired tests, labelled data needed), so identical runs give identical bytes; the
+timing columns come from metrics/timings/ and go only into the Markdown.
+
+Fields read from metrics/<name>.json: kind, rows, accuracy, macro.f1, weighted.f1,
+unparseable, validation.macro.f1 (optional), and an optional block of LLM usage, `llm` or
+else `details.test` (what the LLM approach writes), whose keys in LLM_KEYS are copied as
+llm_<key>. The Markdown's "requests (this run)" comes from metrics/timings/predict_<name>.json
+`details.test.requests` (a cached rerun makes none).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from . import compare, predictions
+from .approaches import module_for
+from .context import EMBEDDINGS
+
+DIGITS = 6
+# Optional keys of an `llm` block in metrics/<name>.json that the summary carries over.
+LLM_KEYS = ("requests", "prompt_tokens", "completion_tokens", "estimated_cost_usd", "cost_usd")
+
+
+def llm_usage(m: Mapping[str, Any]) -> dict[str, Any]:
+    """The deterministic LLM usage an approach reported for test, or {} (read defensively:
+    approaches without an LLM have neither block)."""
+    block = m.get("llm")
+    if not isinstance(block, Mapping):
+        details = m.get("details")
+        block = details.get("test") if isinstance(details, Mapping) else None
+    if not isinstance(block, Mapping):
+        return {}
+    return {f"llm_{k}": block[k] for k in LLM_KEYS if isinstance(block.get(k), (int, float))}
+
+
+def _r(x: float) -> float:
+    return round(float(x), DIGITS)
 
 
 def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def collect(root: Path, approaches: Mapping[str, Any]) -> dict[str, Any]:
-    rows = {}
-    for name in approaches:
+def entries(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every compared model by name: the approaches, then the ensembles (kind "ensemble")."""
+    out = {name: dict(spec) for name, spec in (params.get("approaches") or {}).items()}
+    for name, spec in (params.get("ensembles") or {}).items():
+        if name in out:
+            raise ValueError(f"{name!r} names both an approach and an ensemble; rename one")
+        out[name] = {**spec, "kind": "ensemble"}
+    return out
+
+
+def labelled(name: str, spec: Mapping[str, Any], all_specs: Mapping[str, Mapping[str, Any]],
+             split_rows: Mapping[str, int], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Labelled rows an approach learns from, derived from its kind: the approach module
+    declares LABELLED_SPLITS (e.g. ("train",); () for zero-shot) or a function
+    labelled_rows(params, name) for partial use (e.g. k few-shot examples). An ensemble
+    needs its bases' labels plus the validation split it is trained on."""
+    if spec["kind"] == "ensemble":
+        parts = [labelled(b, all_specs[b], all_specs, split_rows, params) for b in spec["bases"]]
+        if any(p["labelled_rows"] is None for p in parts):
+            return {"labelled_rows": None, "labelled_splits": "unknown"}
+        splits = sorted({s for p in parts for s in p["_splits"]} | {"validation"})
+        extra = sum(p["_extra"] for p in parts)
+        return {"labelled_rows": sum(split_rows[s] for s in splits) + extra,
+                "labelled_splits": "+".join(splits) + ("+examples" if extra else ""), "_splits": splits, "_extra": extra}
+    module = module_for(spec["kind"])
+    if callable(getattr(module, "labelled_rows", None)):
+        n = int(module.labelled_rows(params, name))
+        return {"labelled_rows": n, "labelled_splits": "examples" if n else "none", "_splits": [], "_extra": n}
+    splits = getattr(module, "LABELLED_SPLITS", None)
+    if splits is None:  # the kind does not say: report unknown rather than guess
+        return {"labelled_rows": None, "labelled_splits": "unknown"}
+    return {"labelled_rows": sum(split_rows[s] for s in splits), "labelled_splits": "+".join(splits) or "none",
+            "_splits": list(splits), "_extra": 0}
+
+
+def collect(root: Path, params: Mapping[str, Any], split_rows: Mapping[str, int], n_labels: int,
+            resamples: int, seed: int) -> dict[str, Any]:
+    specs = entries(params)
+    rows, tests = {}, {}
+    gold = None
+    for name, spec in specs.items():
         m = _load(root / "metrics" / f"{name}.json")
         if not m:
-            raise FileNotFoundError(f"metrics/{name}.json is missing: run `dvc repro predict@{name}`")
-        rows[name] = {"kind": m["kind"], "rows": m["rows"], "accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"],
-                      "weighted_f1": m["weighted"]["f1"], "unparseable": m["unparseable"],
-                      "validation_macro_f1": m["validation"]["macro"]["f1"] if "validation" in m else None}
-    best = max(rows, key=lambda n: rows[n]["macro_f1"]) if rows else None
-    return {"approaches": rows, "best": best}
+            stage = f"ensemble@{name}" if spec["kind"] == "ensemble" else f"predict@{name}"
+            raise FileNotFoundError(f"metrics/{name}.json is missing: run `dvc repro {stage}`")
+        saved = predictions.read(predictions.prediction_file(root, name, "test", params))
+        if gold is None:
+            gold = saved.labels
+        elif not np.array_equal(saved.labels, gold):
+            raise ValueError(f"{name}'s test predictions are on other rows than the others': rerun `dvc repro`")
+        tests[name] = saved
+        r = {"kind": m["kind"], "rows": m["rows"], "accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"],
+             "weighted_f1": m["weighted"]["f1"], "unparseable": m["unparseable"],
+             "unparseable_rate": _r(m["unparseable"] / max(m["rows"], 1)),
+             "validation_macro_f1": m["validation"]["macro"]["f1"] if "validation" in m else None}
+        if spec["kind"] == "ensemble":
+            r["bases"] = "+".join(spec["bases"])
+        lab = labelled(name, spec, specs, split_rows, params)
+        r.update({k: v for k, v in lab.items() if not k.startswith("_")})
+        r.update(llm_usage(m))
+        rows[name] = r
+    if not rows:
+        return {"approaches": {}, "best": None}
+    weights = compare.bootstrap_weights(len(gold), resamples, seed)
+    for name, saved in tests.items():
+        samples = compare.weighted_macro_f1(gold, saved.pred, n_labels, weights)
+        lo, hi = compare.interval(samples)
+        rows[name].update(macro_f1_ci_low=_r(lo), macro_f1_ci_high=_r(hi))
+    # Ties go to the earlier name in sorted order, so the choice does not depend on dict order.
+    best = min(rows, key=lambda n: (-rows[n]["macro_f1"], n))
+    for name, saved in tests.items():
+        if name == best:
+            continue
+        p = compare.paired(gold, tests[best].pred, saved.pred, n_labels, weights)
+        rows[name]["vs_best"] = {
+            "best_minus_this_macro_f1": _r(p.delta), "ci_low": _r(p.delta_ci[0]), "ci_high": _r(p.delta_ci[1]),
+            "p_bootstrap": _r(p.p_bootstrap), "p_mcnemar": _r(p.p_mcnemar),
+            "best_only_correct": p.a_only_correct, "this_only_correct": p.b_only_correct}
+    return {"approaches": dict(sorted(rows.items())), "best": best,
+            "bootstrap": {"resamples": resamples, "seed": seed, "confidence": compare.CONFIDENCE}}
 
+
+# ---------------------------------------------------------------- timings (Markdown only)
 
 def timings(root: Path, name: str) -> dict[str, Any]:
     t = root / "metrics" / "timings"
     return {**_load(t / f"fit_{name}.json"), **_load(t / f"predict_{name}.json")}
 
 
-def markdown(summary: Mapping[str, Any], root: Path, dataset: str, embedder: str) -> str:
-    lines = [f"Dataset: `{dataset}`, embedder: `{embedder}`; test split.", "",
-             "| approach | macro-F1 | accuracy | weighted-F1 | unparseable | fit s | test s / 1k texts |",
-             "|---|---|---|---|---|---|---|"]
-    ranked = sorted(summary["approaches"].items(), key=lambda kv: -kv[1]["macro_f1"])
-    for name, r in ranked:
+def cost_columns(root: Path, specs: Mapping[str, Mapping[str, Any]],
+                 rows: Mapping[str, Mapping[str, Any]]) -> Callable[[str], tuple[float | None, float | None]]:
+    """(training seconds, test seconds per 1,000 texts) per name. Both include the shared
+    embedding stage for approaches that read data/embeddings (counted once per ensemble):
+    training the embedding of the labelled splits it learns from, inference the test
+    embedding rate. An ensemble's include its bases'."""
+    embed = _load(root / "metrics" / "timings" / "embed.json")
+
+    def embed_cost(names: Sequence[str], fit_splits: Sequence[str]) -> tuple[float, float]:
+        if not embed or not any(specs[n].get("input") == str(EMBEDDINGS) for n in names):
+            return 0.0, 0.0
+        train = sum(embed.get(s, {}).get("seconds", 0.0) for s in fit_splits)
+        t = embed.get("test", {})
+        return train, (1000 / t["texts_per_second"] if t.get("texts_per_second") else 0.0)
+
+    def own(name: str) -> tuple[float | None, float | None]:
         t = timings(root, name)
-        fit = t.get("fit_seconds")
-        lines.append(f"| {name} | {r['macro_f1']:.4f} | {r['accuracy']:.4f} | {r['weighted_f1']:.4f} | "
-                     f"{r['unparseable']} | {'' if fit is None else f'{fit:.1f}'} | "
-                     f"{t.get('test_seconds_per_1000', float('nan')):.2f} |")
+        return t.get("fit_seconds"), t.get("test_seconds_per_1000")
+
+    def cost(name: str) -> tuple[float | None, float | None]:
+        spec = specs[name]
+        names = [*spec["bases"], name] if spec["kind"] == "ensemble" else [name]
+        parts = [own(n) for n in names]
+        if any(v is None for p in parts for v in p):
+            return None, None
+        e_train, e_test = embed_cost(names, str(rows[name]["labelled_splits"]).split("+"))
+        return sum(p[0] for p in parts) + e_train, sum(p[1] for p in parts) + e_test
+
+    return cost
+
+
+def _fmt(x: Any, spec: str = ".4f") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return format(x, spec) if isinstance(x, (int, float)) and not isinstance(x, bool) else str(x)
+
+
+def _p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def markdown(summary: Mapping[str, Any], root: Path, params: Mapping[str, Any]) -> str:
+    specs = entries(params)
+    rows = summary["approaches"]
+    cost = cost_columns(root, specs, rows)
+    llm = any(k.startswith("llm_") for r in rows.values() for k in r)
+    b = summary.get("bootstrap", {})
+    lines = [f"Dataset `{params['data']['name']}`, embedder `{params['embedder']['name']}`; "
+             f"test split, {next(iter(rows.values()))['rows'] if rows else 0} rows. "
+             f"Macro-F1 with a {b.get('confidence', 0.95):.0%} bootstrap interval ({b.get('resamples')} resamples "
+             f"of the test rows, seed {b.get('seed')}); *vs best*: paired bootstrap difference and p-values "
+             f"(paired bootstrap, exact McNemar) against **{summary['best']}** on the same rows.", "",
+             "| approach | kind | macro-F1 [95% CI] | accuracy | labelled rows | vs best: ΔF1 [95% CI] | p (boot / McNemar) "
+             "| unparseable | train s | s / 1k texts |" + (" LLM tokens | requests (this run) | est. cost $ |" if llm else ""),
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if llm else "")]
+    for name, r in sorted(rows.items(), key=lambda kv: (-kv[1]["macro_f1"], kv[0])):
+        train_s, per_1k = cost(name)
+        v = r.get("vs_best")
+        versus = ("(best)", "") if v is None else (
+            f"{-v['best_minus_this_macro_f1']:+.4f} [{-v['ci_high']:+.4f}, {-v['ci_low']:+.4f}]",
+            f"{_p(v['p_bootstrap'])} / {_p(v['p_mcnemar'])}")
+        lab = "unknown" if r["labelled_rows"] is None else f"{r['labelled_rows']:,} ({r['labelled_splits']})"
+        line = (f"| {name} | {r['kind']} | {r['macro_f1']:.4f} [{r['macro_f1_ci_low']:.4f}, {r['macro_f1_ci_high']:.4f}] "
+                f"| {r['accuracy']:.4f} | {lab} | {versus[0]} | {versus[1]} | {r['unparseable_rate']:.1%} "
+                f"| {_fmt(train_s, '.1f')} | {_fmt(per_1k, '.2f')} |")
+        if llm:
+            tokens = [r[k] for k in ("llm_prompt_tokens", "llm_completion_tokens") if k in r]
+            requests = r.get("llm_requests", ((timings(root, name).get("details") or {}).get("test") or {}).get("requests"))
+            cost_usd = r.get("llm_estimated_cost_usd", r.get("llm_cost_usd"))
+            line += f" {_fmt(sum(tokens) if tokens else None, ',d')} | {_fmt(requests, ',d')} | {_fmt(cost_usd, '.4f')} |"
+        lines.append(line)
+    lines += ["", "Timings (train s, s / 1k texts) are from metrics/timings/ of this run and include the shared "
+              "embedding stage for approaches on data/embeddings; an ensemble's include its bases'. "
+              "ΔF1 is this approach minus the best."]
     return "\n".join(lines) + "\n"

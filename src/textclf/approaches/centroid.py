@@ -10,6 +10,10 @@ from . import Prediction
 from .similarity import cosine_predict, unit
 
 
+# Splits whose labels fit() learns from (the summary's "labelled rows").
+LABELLED_SPLITS = ("train",)
+
+
 def class_means(x: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
     missing = sorted(set(range(n_classes)) - set(np.unique(y).tolist()))
     if missing:

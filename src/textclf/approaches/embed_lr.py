@@ -10,6 +10,10 @@ from sklearn.linear_model import LogisticRegression
 from . import Prediction, argmax_prediction
 
 
+# Splits whose labels fit() learns from (the summary's "labelled rows").
+LABELLED_SPLITS = ("train",)
+
+
 def build(params: dict) -> LogisticRegression:
     return LogisticRegression(C=float(params["C"]), max_iter=int(params["max_iter"]), random_state=int(params["seed"]))
 

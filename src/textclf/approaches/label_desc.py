@@ -12,6 +12,10 @@ from . import Prediction
 from .similarity import cosine_predict, unit
 
 
+# Splits whose labels fit() learns from (the summary's "labelled rows").
+LABELLED_SPLITS = ()  # zero-shot: label descriptions, no labelled rows
+
+
 def descriptions_for(label_names: Sequence[str], descriptions: Mapping[str, Sequence[str] | str]) -> list[list[str]]:
     """One non-empty list of descriptions per label, in label order; errors name what is wrong."""
     unknown = sorted(set(descriptions) - set(label_names))

@@ -1,8 +1,10 @@
-"""Stage `summary`: metrics/summary.json and reports/summary.md over the approaches that ran."""
+"""Stage `summary`: metrics/summary.json (deterministic) and reports/summary.md (with timings)
+over the approaches and ensembles that ran."""
 
 from __future__ import annotations
 
 from ..context import Context, setup_logging
+from ..data import SPLITS
 from ..metrics import dump_json
 from ..summary import collect, markdown
 
@@ -10,9 +12,12 @@ from ..summary import collect, markdown
 def main() -> None:
     setup_logging()
     ctx = Context.from_cwd()
-    summary = collect(ctx.root, ctx.params["approaches"])
+    split_rows = {s: len(ctx.split(s).labels) for s in SPLITS}
+    cfg = ctx.params.get("compare") or {}
+    summary = collect(ctx.root, ctx.params, split_rows, len(ctx.label_names),
+                      int(cfg.get("bootstrap_resamples", 1000)), int(cfg.get("seed", ctx.seed)))
     dump_json(summary, ctx.root / "metrics/summary.json")
-    md = markdown(summary, ctx.root, ctx.params["data"]["name"], ctx.params["embedder"]["name"])
+    md = markdown(summary, ctx.root, ctx.params)
     out = ctx.root / "reports/summary.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(md)

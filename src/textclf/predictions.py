@@ -1,0 +1,49 @@
+"""Reading saved predictions: predictions/<approach>/<split>.jsonl (stage predict@) and
+ensembles/<ensemble>/<split>.jsonl (stage ensemble@; kept outside predictions/ because
+an ensemble depends on that whole directory).
+
+Each row: {"row", "label", "pred", "pred_name", optional "scores"}."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+PREDICTIONS = Path("predictions")
+ENSEMBLES = Path("ensembles")
+
+
+@dataclass
+class Saved:
+    labels: np.ndarray  # (n,) gold label indices
+    pred: np.ndarray  # (n,) predicted indices, -1 = unparseable
+    scores: np.ndarray | None  # (n, n_labels) or None when the approach gives no scores
+
+
+def prediction_file(root: Path, name: str, split: str, params: Mapping[str, Any]) -> Path:
+    base = ENSEMBLES if name in (params.get("ensembles") or {}) else PREDICTIONS
+    return root / base / name / f"{split}.jsonl"
+
+
+def read(path: Path) -> Saved:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing")
+    labels, pred, scores = [], [], []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            try:
+                row = json.loads(line)
+                labels.append(int(row["label"]))
+                pred.append(int(row["pred"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{lineno}: not a prediction row ({exc!r})") from None
+            scores.append(row.get("scores"))
+    have = [s is not None for s in scores]
+    if any(have) and not all(have):
+        raise ValueError(f"{path}: scores on {sum(have)} of {len(have)} rows; expected all or none")
+    return Saved(np.asarray(labels, dtype=np.int64), np.asarray(pred, dtype=np.int64),
+                 np.asarray(scores, dtype=np.float64) if have and all(have) else None)

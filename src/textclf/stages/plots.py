@@ -1,0 +1,44 @@
+"""Stage `plots`: plot data files under plots/ for the `plots:` section of dvc.yaml, and
+metrics/curves.json (ROC AUC and average precision per approach with scores)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+from .. import plots, predictions
+from ..context import Context, setup_logging
+from ..metrics import dump_json
+from ..summary import entries
+
+log = logging.getLogger("textclf.plots")
+
+
+def main() -> None:
+    setup_logging()
+    ctx = Context.from_cwd()
+    out = ctx.root / "plots"
+    shutil.rmtree(out, ignore_errors=True)  # no stale files from approaches dropped since
+    n_labels = len(ctx.label_names)
+    curve_metrics, skipped = {}, []
+    for name in entries(ctx.params):
+        saved = predictions.read(predictions.prediction_file(ctx.root, name, "test", ctx.params))
+        plots.dump(plots.confusion_rows(saved.labels, saved.pred, ctx.label_names), out / "confusion" / f"{name}.json")
+        if saved.scores is None:
+            skipped.append(name)
+            continue
+        c = plots.curves(saved.labels, saved.scores, n_labels)
+        plots.dump(c["roc"], out / "roc" / f"{name}.json")
+        plots.dump(c["pr"], out / "pr" / f"{name}.json")
+        curve_metrics[name] = {"roc_auc": c["roc_auc"], "average_precision": c["average_precision"]}
+    if skipped:
+        log.info("no ROC/PR curves for %s: their predictions carry no scores", skipped)
+    summary = json.loads((ctx.root / "metrics/summary.json").read_text())
+    plots.dump(plots.interval_rows(summary), out / "macro_f1.json")
+    dump_json({"averaging": "positive label" if n_labels == 2 else "micro one-vs-rest",
+               "approaches": curve_metrics, "no_scores": skipped}, ctx.root / "metrics/curves.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Bootstrap intervals, paired tests, the summary's derived fields and the plot data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+from sklearn.metrics import f1_score, roc_auc_score
+
+from textclf import compare, plots, summary
+
+
+def test_weighted_macro_f1_matches_sklearn_with_unparseable_and_missing_classes():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 300)
+    pred = np.where(rng.random(300) < 0.7, y, rng.integers(-1, 4, 300))  # -1: unparseable
+    pred[pred == 3] = 2  # class 3 never predicted: its F1 is 0 (zero_division=0)
+    ours = compare.weighted_macro_f1(y, pred, 4, np.ones((1, 300)))[0]
+    assert ours == pytest.approx(f1_score(y, pred, labels=[0, 1, 2, 3], average="macro", zero_division=0))
+    # a resample given as row multiplicities equals scoring the repeated rows
+    w = compare.bootstrap_weights(300, 3, seed=1)
+    for k in range(3):
+        idx = np.repeat(np.arange(300), w[k])
+        expected = f1_score(y[idx], pred[idx], labels=[0, 1, 2, 3], average="macro", zero_division=0)
+        assert compare.weighted_macro_f1(y, pred, 4, w[k:k + 1])[0] == pytest.approx(expected)
+
+
+def test_bootstrap_weights_are_seeded_resamples():
+    w = compare.bootstrap_weights(50, 200, seed=7)
+    assert w.shape == (200, 50) and (w.sum(axis=1) == 50).all()
+    assert np.array_equal(w, compare.bootstrap_weights(50, 200, seed=7))
+    assert not np.array_equal(w, compare.bootstrap_weights(50, 200, seed=8))
+
+
+def test_interval_brackets_the_estimate_and_narrows_with_more_rows():
+    rng = np.random.default_rng(3)
+    widths = []
+    for n in (100, 2000):
+        y = rng.integers(0, 2, n)
+        pred = np.where(rng.random(n) < 0.8, y, 1 - y)
+        point = compare.weighted_macro_f1(y, pred, 2, np.ones((1, n)))[0]
+        lo, hi = compare.interval(compare.weighted_macro_f1(y, pred, 2, compare.bootstrap_weights(n, 500, 0)))
+        assert lo < point < hi
+        widths.append(hi - lo)
+    assert widths[1] < widths[0] / 2
+
+
+def test_mcnemar_exact_counts_discordant_rows():
+    a = np.array([1] * 10 + [0] * 2 + [1] * 30, dtype=bool)
+    b = np.array([0] * 10 + [1] * 2 + [1] * 30, dtype=bool)
+    n01, n10, p = compare.mcnemar_exact(a, b)
+    assert (n01, n10) == (10, 2)
+    assert p == pytest.approx(binomtest(2, 12, 0.5).pvalue)
+    assert compare.mcnemar_exact(a, a)[2] == 1.0
+
+
+def test_paired_detects_a_real_difference_and_not_a_null_one():
+    rng = np.random.default_rng(5)
+    n = 1000
+    y = rng.integers(0, 2, n)
+    good = np.where(rng.random(n) < 0.9, y, 1 - y)
+    bad = np.where(rng.random(n) < 0.75, y, 1 - y)
+    w = compare.bootstrap_weights(n, 1000, 0)
+    p = compare.paired(y, good, bad, 2, w)
+    assert p.delta > 0.1 and p.delta_ci[0] > 0 and p.p_bootstrap < 0.01 and p.p_mcnemar < 1e-6
+    same = compare.paired(y, good, good, 2, w)
+    assert same.delta == 0 and same.p_bootstrap == 1.0 and same.p_mcnemar == 1.0
+
+
+def _write_preds(path, labels, pred, scores=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        for i, (y, p) in enumerate(zip(labels, pred)):
+            row = {"row": i, "label": int(y), "pred": int(p), "pred_name": str(p)}
+            if scores is not None:
+                row["scores"] = [float(s) for s in scores[i]]
+            fh.write(json.dumps(row) + "\n")
+
+
+def test_summary_collect_intervals_paired_tests_and_labelled_rows(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 2, n)
+    params = {"approaches": {"embed_lr": {"kind": "embed_lr", "input": "data/embeddings"},
+                             "label_desc": {"kind": "label_desc", "input": "data/embeddings"}},
+              "ensembles": {"stack": {"bases": ["embed_lr", "label_desc"]}}}
+    accuracy = {"embed_lr": 0.9, "label_desc": 0.7, "stack": 0.92}
+    for name, acc in accuracy.items():
+        pred = np.where(rng.random(n) < acc, y, 1 - y)
+        where = "ensembles" if name == "stack" else "predictions"
+        _write_preds(tmp_path / where / name / "test.jsonl", y, pred)
+        f1 = f1_score(y, pred, average="macro")
+        m = {"kind": "ensemble" if name == "stack" else name, "rows": n, "accuracy": float((pred == y).mean()),
+             "macro": {"f1": round(f1, 6)}, "weighted": {"f1": 0.0}, "unparseable": 0}
+        if name == "label_desc":
+            # as the LLM approach writes it; non-numeric and unknown keys are not copied
+            m["details"] = {"test": {"prompt_tokens": 9000, "completion_tokens": 400, "cost_usd": 0.01,
+                                     "model": "qwen", "latency_s": 3.0}}
+        (tmp_path / "metrics").mkdir(exist_ok=True)
+        (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps(m))
+    s = summary.collect(tmp_path, params, {"train": 1000, "validation": 100, "test": n}, 2, 500, 42)
+    rows = s["approaches"]
+    assert s["best"] == "stack" and "vs_best" not in rows["stack"]
+    assert rows["label_desc"]["vs_best"]["p_mcnemar"] < 1e-6
+    assert rows["label_desc"]["vs_best"]["best_minus_this_macro_f1"] > 0.1
+    for r in rows.values():
+        assert r["macro_f1_ci_low"] < r["macro_f1"] < r["macro_f1_ci_high"]
+    assert (rows["embed_lr"]["labelled_rows"], rows["embed_lr"]["labelled_splits"]) == (1000, "train")
+    assert (rows["label_desc"]["labelled_rows"], rows["label_desc"]["labelled_splits"]) == (0, "none")
+    assert (rows["stack"]["labelled_rows"], rows["stack"]["labelled_splits"]) == (1100, "train+validation")
+    assert rows["label_desc"]["llm_cost_usd"] == 0.01 and rows["label_desc"]["llm_prompt_tokens"] == 9000
+    assert not {"llm_model", "llm_latency_s"} & set(rows["label_desc"]) and "llm_cost_usd" not in rows["embed_lr"]
+    # same inputs, same bytes (the summary holds no timings)
+    again = summary.collect(tmp_path, params, {"train": 1000, "validation": 100, "test": n}, 2, 500, 42)
+    assert json.dumps(again, sort_keys=True) == json.dumps(s, sort_keys=True)
+    md = summary.markdown(s, tmp_path, {**params, "data": {"name": "d"}, "embedder": {"name": "e"}})
+    assert "| stack | ensemble |" in md and "| 9,400 | – | 0.0100 |" in md
+
+
+def test_summary_refuses_test_predictions_on_different_rows(tmp_path):
+    params = {"approaches": {"a": {"kind": "embed_lr"}, "b": {"kind": "centroid"}}}
+    for name, labels in (("a", [0, 1, 0]), ("b", [1, 1, 0])):
+        _write_preds(tmp_path / "predictions" / name / "test.jsonl", labels, labels)
+        (tmp_path / "metrics").mkdir(exist_ok=True)
+        (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps(
+            {"kind": name, "rows": 3, "accuracy": 1, "macro": {"f1": 1}, "weighted": {"f1": 1}, "unparseable": 0}))
+    with pytest.raises(ValueError, match="other rows"):
+        summary.collect(tmp_path, params, {"train": 1, "validation": 1, "test": 3}, 2, 10, 0)
+
+
+@pytest.mark.parametrize("n_labels", [2, 4])
+def test_curves_have_the_template_fields_and_match_sklearn_auc(n_labels):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, n_labels, 300)
+    scores = rng.random((300, n_labels)) + np.eye(n_labels)[y] * 0.5
+    c = plots.curves(y, scores, n_labels)
+    for kind in ("roc", "pr"):
+        assert c[kind] and all(set(plots.FIELDS[kind]) <= set(row) for row in c[kind])
+    if n_labels == 2:  # the margin s1 - s0 ranks rows as the positive-class probability would
+        assert c["roc_auc"] == pytest.approx(roc_auc_score(y, scores[:, 1] - scores[:, 0]), abs=1e-6)
+    assert 0.7 < c["roc_auc"] <= 1 and c["roc"][-1] == {"fpr": 1.0, "tpr": 1.0}
+
+
+def test_confusion_rows_name_unparseable():
+    rows = plots.confusion_rows(np.array([0, 1]), np.array([1, -1]), ["neg", "pos"])
+    assert rows == [{"actual": "neg", "predicted": "pos"}, {"actual": "pos", "predicted": "unparseable"}]
