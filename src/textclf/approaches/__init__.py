@@ -20,6 +20,7 @@ KINDS = {
     "embed_lr": "textclf.approaches.embed_lr",
     "centroid": "textclf.approaches.centroid",
     "label_desc": "textclf.approaches.label_desc",
+    "llm": "textclf.approaches.llm",
 }
 
 
@@ -28,6 +29,8 @@ class Prediction:
     pred: np.ndarray  # (n,) label indices, UNPARSEABLE where no label was produced
     scores: np.ndarray | None = None  # (n, n_labels) probabilities or similarities
     score_kind: str = "probability"  # or "similarity"
+    info: dict | None = None  # approach-specific, deterministic: merged into metrics/<name>.json
+    timings: dict | None = None  # approach-specific, run-dependent: into metrics/timings/
 
 
 def module_for(kind: str) -> ModuleType:
