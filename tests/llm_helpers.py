@@ -122,10 +122,24 @@ def make_project(tmp: Path, test_texts: list[str], overrides: list[str]) -> Path
     write_jsonl(ds / "train.jsonl", [{"text": f"train {i} {'good' if i % 2 else 'bad'}", "label": i % 2} for i in range(10)])
     write_jsonl(ds / "validation.jsonl", [{"text": f"val {i} {'good' if i % 2 else 'bad'}", "label": i % 2} for i in range(4)])
     write_jsonl(ds / "test.jsonl", [{"text": t, "label": lab(t)} for t in test_texts])
-    stage(proj, "textclf.params", f"data.source=local", f"data.local_dir={ds}", "data.name=tiny", *overrides)
-    stage(proj, "textclf.stages.data")
-    stage(proj, "textclf.stages.fit", "llm")
+    from textclf.params import compose
+    from textclf.stages import data as data_stage, fit as fit_stage
+
+    compose(proj, ["data.source=local", f"data.local_dir={ds}", "data.name=tiny", *overrides])
+    in_process(proj, data_stage.main)
+    in_process(proj, fit_stage.main, ["llm"])
     return proj
+
+
+def in_process(proj: Path, main, argv: list[str] | None = None):
+    """Run a stage's main() in this process with `proj` as the working directory
+    (subprocesses cost seconds of imports each)."""
+    old = Path.cwd()
+    os.chdir(proj)
+    try:
+        return main(argv) if argv is not None else main()
+    finally:
+        os.chdir(old)
 
 
 def env() -> dict:

@@ -16,7 +16,9 @@ import pytest
 from textclf.approaches.llm import client, prompts
 from textclf.approaches.llm.cache import ResponseCache, request_key
 
-from llm_helpers import FaultServer, env, make_project, read_jsonl, stage
+from textclf.stages import predict as predict_stage
+
+from llm_helpers import FaultServer, env, in_process, make_project, read_jsonl, stage
 
 LABELS = ["negative", "positive"]
 
@@ -118,6 +120,15 @@ def overrides(url: str, cache) -> list[str]:
     return [*FAST, f"llm.base_url={url}", f"llm.cache.dir={cache}"]
 
 
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch):
+    monkeypatch.setenv("GROQ_API_KEY", "test-key-not-secret")
+
+
+def predict(proj):
+    in_process(proj, predict_stage.main, ["llm"])
+
+
 def test_faults_every_row_accounted_for_and_failed_rows_retried(tmp_path):
     texts = [f"plain {i} {'good' if i % 2 else 'bad'}" for i in range(8)] + [
         "a good one [429]", "a bad one [500]", "a good one [slow]", "a bad one [malformed]",
@@ -144,7 +155,7 @@ def test_faults_every_row_accounted_for_and_failed_rows_retried(tmp_path):
         # The server recovers: the rerun requests only the failed row, and every row is accounted for.
         srv.healed = True
         n = len(srv.attempts)
-        stage(proj, "textclf.stages.predict", "llm")
+        predict(proj)
         assert [t for t in srv.texts()[n:]] == [f"Review: {texts[13]}"]
         m = json.loads((proj / "metrics/llm.json").read_text())
         d = m["details"]["test"]
@@ -158,7 +169,7 @@ def test_stage_counts_unparseable_and_reruns_from_cache(tmp_path):
     cache = tmp_path / "cache"
     with FaultServer() as srv:
         proj = make_project(tmp_path, texts, overrides(srv.url, cache))
-        stage(proj, "textclf.stages.predict", "llm")
+        predict(proj)
         m = json.loads((proj / "metrics/llm.json").read_text())
         t = json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
         preds = read_jsonl(proj / "predictions/llm/test.jsonl")
@@ -174,7 +185,7 @@ def test_stage_counts_unparseable_and_reruns_from_cache(tmp_path):
         n = len(srv.attempts)
 
         # Rerun with the same params: zero requests, byte-identical metrics.
-        stage(proj, "textclf.stages.predict", "llm")
+        predict(proj)
         assert len(srv.attempts) == n
         t2 = json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
         assert t2["requests"] == 0 and t2["cache_hits"] == 12
@@ -203,7 +214,7 @@ def test_sigkill_midway_resumes_without_repeating_finished_requests(tmp_path):
         done = {f"Review: {t}" for t, k in zip(texts, keys) if k in stored}
         assert 10 <= len(done) < len(texts)
 
-        stage(proj, "textclf.stages.predict", "llm")
+        predict(proj)
         second = srv.texts()[len(first):]
         # Exactly the rows without a stored reply were requested, each once; at most the
         # two requests in flight at the kill were sent in both runs.
