@@ -69,9 +69,10 @@ def check_logprob_labels(model_path: Path, label_names: list[str]) -> None:
                          "token cannot tell them apart. Use mode=label, or rename the labels (data.label_names).")
 
 
-def fit(ctx, name: str, out_dir: Path) -> None:
-    cfg = settings(ctx, name)
-    labels = list(ctx.label_names)
+def build_conf(cfg: Mapping[str, Any], labels: list[str], train: tuple[list[str], list[int]] | None,
+               seed: int) -> dict[str, Any]:
+    """Everything that decides the answers, checked: model identity, mode, prompts,
+    decoding and the few-shot examples (drawn from `train` with the seed)."""
     mode = cfg["mode"]
     if mode not in prompts.MODES:
         raise ValueError(f"llm.mode must be one of {prompts.MODES}, not {mode!r}")
@@ -82,12 +83,12 @@ def fit(ctx, name: str, out_dir: Path) -> None:
     identity, location = model_identity(cfg)
     if mode == "logprob" and location is not None:
         check_logprob_labels(location, labels)
-    k = int(cfg.get("few_shot", {}).get("k", 0))
+    k = int((cfg.get("few_shot") or {}).get("k", 0))
     shots: list[tuple[str, int]] = []
     if k:
-        train = ctx.split("train")
-        rng = np.random.default_rng(int(cfg["few_shot"].get("seed", ctx.seed)))
-        shots = [(train.texts[i], int(train.labels[i])) for i in sorted(rng.choice(len(train.texts), k, replace=False))]
+        texts, y = train
+        rng = np.random.default_rng(int(cfg["few_shot"].get("seed", seed)))
+        shots = [(texts[i], int(y[i])) for i in sorted(rng.choice(len(texts), k, replace=False))]
     dec = dict(cfg["decoding"])
     if mode == "logprob":  # one token, greedy, with its alternatives
         dec.update(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=int(dec.get("top_logprobs") or 10))
@@ -99,6 +100,14 @@ def fit(ctx, name: str, out_dir: Path) -> None:
             "shots": shots}
     # Render one prompt now: a bad template fails at fit, not after the first request.
     prompts.build_messages(conf["prompts"], mode, labels, "example", shots, positive)
+    return conf
+
+
+def fit(ctx, name: str, out_dir: Path) -> None:
+    cfg = settings(ctx, name)
+    need_train = int((cfg.get("few_shot") or {}).get("k", 0)) > 0
+    train = ctx.split("train") if need_train else None
+    conf = build_conf(cfg, list(ctx.label_names), (train.texts, list(train.labels)) if train else None, ctx.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / CONFIG).write_text(json.dumps(conf, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
@@ -166,39 +175,30 @@ def requests_for(conf: Mapping[str, Any], texts: list[str]) -> list[dict[str, An
                                                 conf["positive"])} for t in texts]
 
 
-def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
-    cfg = settings(ctx, name)
-    conf = json.loads((model_dir / CONFIG).read_text())
-    texts = ctx.split(split).texts
-    requests = requests_for(conf, texts)
-    policy = client.Policy.from_config(cfg)
-    cache = cache_for(cfg)
-    key = api_key(cfg, ctx.root)
-    start = time.perf_counter()
-    try:
-        with endpoint(cfg, ctx.root) as base_url:
-            import groq
+def send_all(cfg: Mapping[str, Any], conf: Mapping[str, Any], requests: list[dict[str, Any]], base_url: str | None,
+             key: str, cache: ResponseCache | None, policy: client.Policy, desc: str = "llm"):
+    """Send (or take from the cache) every request through the groq SDK."""
+    import groq
 
-            api = groq.Groq(api_key=key, base_url=base_url, max_retries=0, timeout=policy.timeout)
-            api_model = cfg.get("api_model") or conf["model"]["name"]
+    api = groq.Groq(api_key=key, base_url=base_url, max_retries=0, timeout=policy.timeout)  # retries: ours
+    api_model = cfg.get("api_model") or conf["model"]["name"]
 
-            def send(req: Mapping[str, Any]):
-                d = dict(req["decoding"])
-                if not d.pop("logprobs", False):
-                    d.pop("top_logprobs", None)
-                else:
-                    d["logprobs"] = True
-                return api.chat.completions.create(model=api_model, messages=req["messages"], **d)
+    def send(req: Mapping[str, Any]):
+        d = dict(req["decoding"])
+        if not d.pop("logprobs", False):
+            d.pop("top_logprobs", None)
+        else:
+            d["logprobs"] = True
+        return api.chat.completions.create(model=api_model, messages=req["messages"], **d)
 
-            outcomes, stats = client.run(requests, send, cache, policy, desc=f"{name}/{split}")
-    finally:
-        if cache:
-            cache.close()
-    wall = time.perf_counter() - start
+    return client.run(requests, send, cache, policy, desc=desc)
 
-    n_labels = len(conf["labels"])
-    pred = np.full(len(texts), UNPARSEABLE, dtype=np.int64)
-    scores = np.zeros((len(texts), n_labels))
+
+def collect(conf: Mapping[str, Any], outcomes: list[client.Outcome]):
+    """Per row: prediction (UNPARSEABLE when the reply names no label), label
+    probabilities (zeros where the mode gives none), failures, unparseable reasons, tokens."""
+    pred = np.full(len(outcomes), UNPARSEABLE, dtype=np.int64)
+    scores = np.zeros((len(outcomes), len(conf["labels"])))
     failed, reasons = [], {}
     tokens = {"prompt_tokens": 0, "completion_tokens": 0}
     for i, out in enumerate(outcomes):
@@ -213,6 +213,27 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
             scores[i] = p.scores
         if p.pred == UNPARSEABLE:
             reasons[i] = p.reason
+    return pred, scores, failed, reasons, tokens
+
+
+def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
+    cfg = settings(ctx, name)
+    conf = json.loads((model_dir / CONFIG).read_text())
+    texts = ctx.split(split).texts
+    requests = requests_for(conf, texts)
+    policy = client.Policy.from_config(cfg)
+    cache = cache_for(cfg)
+    key = api_key(cfg, ctx.root)
+    start = time.perf_counter()
+    try:
+        with endpoint(cfg, ctx.root) as base_url:
+            outcomes, stats = send_all(cfg, conf, requests, base_url, key, cache, policy, desc=f"{name}/{split}")
+    finally:
+        if cache:
+            cache.close()
+    wall = time.perf_counter() - start
+
+    pred, scores, failed, reasons, tokens = collect(conf, outcomes)
     n = len(texts)
     unparseable = len(reasons)
     log.info("%s/%s: %d rows, %d unparseable, %d failed; %d requests, %d cache hits", name, split, n, unparseable,
