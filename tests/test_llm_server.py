@@ -65,9 +65,11 @@ def test_modes_end_to_end_and_cached_rerun(smol, tmp_path, mode):
     pred, scores, failed, reasons, tokens = collect(conf, outcomes)
     assert not failed and tokens["prompt_tokens"] > 0
     assert set(pred.tolist()) <= {-1, 0, 1} and len(reasons) == int((pred == -1).sum())
-    if mode == "logprob":  # probabilities from the first token's top logprobs
-        ok = pred != -1
-        assert ok.any() and scores[ok].sum(axis=1) == pytest.approx(1.0)
+    if mode == "logprob":  # probabilities from the first token's top logprobs (SmolLM2 often starts
+        # with another word, making the row unparseable, but a label is among its top tokens)
+        has = scores.sum(axis=1) > 0
+        assert has.any() and scores[has].sum(axis=1) == pytest.approx(1.0)
+        assert all(outcome.response["top_logprobs"] for outcome in outcomes)
     again, stats2 = send_all(cfg, conf, reqs, url, "unused", cache, policy)
     assert stats2.requests == 0 and stats2.cache_hits == 4
     assert [o.response for o in again] == [o.response for o in outcomes]

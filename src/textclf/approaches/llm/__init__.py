@@ -128,7 +128,7 @@ def api_key(cfg: Mapping[str, Any], root: Path) -> str:
 
 
 @contextmanager
-def endpoint(cfg: Mapping[str, Any], root: Path) -> Iterator[str | None]:
+def endpoint(cfg: Mapping[str, Any], root: Path, logprobs: bool = True) -> Iterator[str | None]:
     """base_url for the client: the configured one, or a llama.cpp server started here."""
     if cfg.get("base_url") or cfg["provider"] != "local":
         yield cfg.get("base_url")
@@ -139,7 +139,7 @@ def endpoint(cfg: Mapping[str, Any], root: Path) -> Iterator[str | None]:
     location, _ = resolve(cfg["model"])
     srv = cfg.get("server") or {}
     with LocalServer(location, n_threads=int(srv.get("n_threads") or 2), n_ctx=int(srv.get("n_ctx") or 2048),
-                     startup_timeout=float(srv.get("startup_timeout") or 180)) as url:
+                     startup_timeout=float(srv.get("startup_timeout") or 180), logits_all=logprobs) as url:
         yield url
 
 
@@ -226,7 +226,7 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     key = api_key(cfg, ctx.root)
     start = time.perf_counter()
     try:
-        with endpoint(cfg, ctx.root) as base_url:
+        with endpoint(cfg, ctx.root, logprobs=bool(conf["decoding"].get("logprobs"))) as base_url:
             outcomes, stats = send_all(cfg, conf, requests, base_url, key, cache, policy, desc=f"{name}/{split}")
     finally:
         if cache:

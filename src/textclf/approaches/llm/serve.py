@@ -34,10 +34,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n_threads", type=int, default=2)
     ap.add_argument("--n_ctx", type=int, default=2048)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no_logits_all", action="store_true", help="no logprobs, slightly faster prompts")
     a = ap.parse_args(argv)
-    # logits_all: logprobs need every position's logits.
+    # logits_all: llama-cpp-python refuses logprobs without it (it costs the prompt's
+    # logits over the whole vocabulary, so modes without logprobs turn it off).
     model = ModelSettings(model=a.model, model_alias=a.model_alias, n_threads=a.n_threads, n_threads_batch=a.n_threads,
-                         n_ctx=a.n_ctx, seed=a.seed, logits_all=True, verbose=False)
+                         n_ctx=a.n_ctx, seed=a.seed, logits_all=not a.no_logits_all, verbose=False)
     app = create_app(server_settings=ServerSettings(host=a.host, port=a.port), model_settings=[model])
     uvicorn.run(strip_prefix(app), host=a.host, port=a.port, log_level="warning")
 
