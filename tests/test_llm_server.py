@@ -104,15 +104,15 @@ def test_ci_profile_through_dvc_reruns_from_cache(tmp_path):
         return p.stdout
 
     sh("git init -q && git add -A && git commit -qm init")
-    sh(f"python -m textclf.params profile=ci data.local_dir={RT} data.limits.test=40 llm.cache.dir={tmp_path / 'cache'}")
+    sh(f"python -m textclf.params profile=ci data.local_dir={RT} data.limits.train=60 data.limits.validation=20 data.limits.test=16 llm.cache.dir={tmp_path / 'cache'}")
     sh("dvc repro predict@llm")
     m = json.loads((proj / "metrics/llm.json").read_text())
     first = (proj / "metrics/llm.json").read_bytes()
     t = json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
-    assert m["rows"] == 40 and m["details"]["test"]["rows"] == 40 and t["requests"] >= 40
-    assert len(read_jsonl(proj / "predictions/llm/test.jsonl")) == 40
+    assert m["rows"] == 16 and m["details"]["test"]["rows"] == 16 and t["requests"] >= 16
+    assert len(read_jsonl(proj / "predictions/llm/test.jsonl")) == 16
     assert "Data and pipelines are up to date" in sh("dvc repro predict@llm")
     sh("dvc repro -f -s predict@llm")
     t2 = json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
-    assert t2["requests"] == 0 and t2["cache_hits"] == 40
+    assert t2["requests"] == 0 and t2["cache_hits"] == 16
     assert (proj / "metrics/llm.json").read_bytes() == first
