@@ -21,6 +21,23 @@ def strip_prefix(app, prefix: str = PREFIX):
     return wrapped
 
 
+def exit_with_parent(interval: float = 1.0) -> None:
+    """Stop when the process that started us is gone (killed with SIGKILL, say), so
+    no orphaned server keeps a port and two cores."""
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
     from llama_cpp.server.app import create_app
@@ -40,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     # logits over the whole vocabulary, so modes without logprobs turn it off).
     model = ModelSettings(model=a.model, model_alias=a.model_alias, n_threads=a.n_threads, n_threads_batch=a.n_threads,
                          n_ctx=a.n_ctx, seed=a.seed, logits_all=not a.no_logits_all, verbose=False)
+    exit_with_parent()
     app = create_app(server_settings=ServerSettings(host=a.host, port=a.port), model_settings=[model])
     uvicorn.run(strip_prefix(app), host=a.host, port=a.port, log_level="warning")
 
