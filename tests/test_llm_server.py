@@ -56,7 +56,10 @@ def test_modes_end_to_end_and_cached_rerun(smol, tmp_path, mode):
     cfg = {**cfg, "mode": mode, "concurrency": 2}
     labels = ["negative", "positive"]
     texts = ["A wonderful, moving film.", "Boring and far too long.", "I loved every minute.", "A total mess."]
-    conf = build_conf(cfg, labels, None, 0)
+    train = (["An utterly charming, funny film.", "Dull, lifeless and much too long.", "A joy.", "A tedious mess."],
+             [1, 0, 1, 0])
+    conf = build_conf(cfg, labels, train, 0)  # the profile's 2 few-shot examples come from here
+    assert len(conf["shots"]) == 2 and {y for _, y in conf["shots"]} <= {0, 1}
     reqs = requests_for(conf, texts)
     cache = ResponseCache(tmp_path / "r.sqlite")
     policy = client.Policy.from_config(cfg)
