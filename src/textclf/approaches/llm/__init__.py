@@ -1,0 +1,261 @@
+"""Chat-LLM approach: ask a chat model for each review's label through the groq SDK.
+
+Providers (conf/llm/*.yaml, the `llm:` params):
+  local - a GGUF model (PyPI package, path or hub; sha256-checked) served by
+          llama-cpp-python on 127.0.0.1, started and stopped by the stage, or an already
+          running server at `base_url`;
+  groq  - Groq's API (or any server at `base_url` answering /openai/v1), key from the
+          environment or .env, never from params.
+
+fit writes models/<name>/config.json: everything that decides the answers (model
+identity, mode, prompts, decoding, few-shot examples). predict reads it, plus the
+operational settings (concurrency, rpm, retries, timeouts, server) straight from params,
+so changing those does not invalidate results. Replies are cached on disk (cache.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from .. import UNPARSEABLE, Prediction
+from . import client, prompts
+from .cache import ResponseCache
+
+log = logging.getLogger(__name__)
+
+CONFIG = "config.json"
+
+
+class FailedRows(RuntimeError):
+    """Some rows got no reply after all retries: the stage must not record its outputs."""
+
+
+def settings(ctx, name: str) -> dict[str, Any]:
+    key = ctx.approach(name).get("params", "llm")
+    cfg = ctx.params
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+def model_identity(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], Path | None]:
+    """What the cache key and config.json record as 'the model' (never a key or a port)."""
+    if cfg["provider"] == "local":
+        from ...resolve import resolve, verify
+
+        location, _ = resolve(cfg["model"])
+        return {"provider": "local", "name": cfg["model"]["name"], "sha256": verify(location, cfg["model"])}, location
+    if cfg["provider"] == "groq":
+        return {"provider": "groq", "name": cfg["api_model"], "base_url": cfg.get("base_url")}, None
+    raise ValueError(f"llm.provider must be local or groq, not {cfg['provider']!r}")
+
+
+def check_logprob_labels(model_path: Path, label_names: list[str]) -> None:
+    """Refuse logprob mode when two labels start with the same token of this model."""
+    from llama_cpp import Llama
+
+    vocab = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
+    shared = prompts.shared_first_tokens(label_names, lambda s: vocab.tokenize(s.encode(), add_bos=False))
+    if shared:
+        raise ValueError(f"llm.mode=logprob: labels {shared} start with the same token for this model, so the first "
+                         "token cannot tell them apart. Use mode=label, or rename the labels (data.label_names).")
+
+
+def build_conf(cfg: Mapping[str, Any], labels: list[str], train: tuple[list[str], list[int]] | None,
+               seed: int) -> dict[str, Any]:
+    """Everything that decides the answers, checked: model identity, mode, prompts,
+    decoding and the few-shot examples (drawn from `train` with the seed)."""
+    mode = cfg["mode"]
+    if mode not in prompts.MODES:
+        raise ValueError(f"llm.mode must be one of {prompts.MODES}, not {mode!r}")
+    positive = cfg.get("positive_label") or labels[-1]
+    if mode == "score" and (len(labels) != 2 or positive not in labels):
+        raise ValueError(f"llm.mode=score needs two labels and llm.positive_label among them; labels: {labels}, "
+                         f"positive_label: {positive!r}. Use mode=label or logprob for multi-class data.")
+    identity, location = model_identity(cfg)
+    if mode == "logprob" and location is not None:
+        check_logprob_labels(location, labels)
+    k = int((cfg.get("few_shot") or {}).get("k", 0))
+    shots: list[tuple[str, int]] = []
+    if k:
+        texts, y = train
+        rng = np.random.default_rng(int(cfg["few_shot"].get("seed", seed)))
+        shots = [(texts[i], int(y[i])) for i in sorted(rng.choice(len(texts), k, replace=False))]
+    dec = dict(cfg["decoding"])
+    if mode == "logprob":  # one token, greedy, with its alternatives
+        dec.update(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=int(dec.get("top_logprobs") or 10))
+    else:
+        dec.pop("top_logprobs", None)
+        dec["logprobs"] = False
+    conf = {"model": identity, "mode": mode, "labels": labels, "positive": positive,
+            "threshold": float(cfg.get("threshold", 0.5)), "prompts": dict(cfg["prompts"]), "decoding": dec,
+            "shots": shots}
+    # Render one prompt now: a bad template fails at fit, not after the first request.
+    prompts.build_messages(conf["prompts"], mode, labels, "example", shots, positive)
+    return conf
+
+
+def fit(ctx, name: str, out_dir: Path) -> None:
+    cfg = settings(ctx, name)
+    need_train = int((cfg.get("few_shot") or {}).get("k", 0)) > 0
+    train = ctx.split("train") if need_train else None
+    conf = build_conf(cfg, list(ctx.label_names), (train.texts, list(train.labels)) if train else None, ctx.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / CONFIG).write_text(json.dumps(conf, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def api_key(cfg: Mapping[str, Any], root: Path) -> str:
+    if cfg["provider"] == "local":
+        return "no-key-needed"  # the groq SDK insists on one; llama.cpp ignores it
+    var = cfg.get("api_key_env") or "GROQ_API_KEY"
+    key = os.environ.get(var)
+    if not key and (root / ".env").is_file():
+        from dotenv import dotenv_values
+
+        key = dotenv_values(root / ".env").get(var)
+    if not key:
+        raise RuntimeError(f"llm.provider={cfg['provider']}: set {var} in the environment or in .env "
+                           "(it is never read from params)")
+    return key
+
+
+@contextmanager
+def endpoint(cfg: Mapping[str, Any], root: Path, logprobs: bool = True) -> Iterator[str | None]:
+    """base_url for the client: the configured one, or a llama.cpp server started here."""
+    if cfg.get("base_url") or cfg["provider"] != "local":
+        yield cfg.get("base_url")
+        return
+    from ...resolve import resolve
+    from .server import LocalServer
+
+    location, _ = resolve(cfg["model"])
+    srv = cfg.get("server") or {}
+    with LocalServer(location, n_threads=int(srv.get("n_threads") or 2), n_ctx=int(srv.get("n_ctx") or 2048),
+                     startup_timeout=float(srv.get("startup_timeout") or 180), logits_all=logprobs) as url:
+        yield url
+
+
+def cache_for(cfg: Mapping[str, Any]) -> ResponseCache | None:
+    c = cfg.get("cache") or {}
+    if not c.get("enabled", True):
+        return None
+    from ...resolve import cache_root
+
+    return ResponseCache(Path(c.get("dir") or cache_root() / "llm") / "responses.sqlite")
+
+
+def parse(conf: Mapping[str, Any], response: Mapping[str, Any]) -> prompts.Parsed:
+    labels = conf["labels"]
+    if conf["mode"] == "label":
+        return prompts.parse_label(response["text"], labels)
+    if conf["mode"] == "score":
+        return prompts.parse_score(response["text"], len(labels), labels.index(conf["positive"]), conf["threshold"])
+    return prompts.parse_logprobs([tuple(t) for t in response["top_logprobs"]], labels)
+
+
+def cost(cfg: Mapping[str, Any], prompt_tokens: int, completion_tokens: int) -> float:
+    price = cfg.get("price") or {}
+    return round((prompt_tokens * float(price.get("input_per_mtok", 0))
+                  + completion_tokens * float(price.get("output_per_mtok", 0))) / 1e6, 6)
+
+
+def requests_for(conf: Mapping[str, Any], texts: list[str]) -> list[dict[str, Any]]:
+    """One request per text; each is also the cache key's content."""
+    shots = [tuple(s) for s in conf["shots"]]
+    return [{"model": conf["model"], "decoding": conf["decoding"],
+             "messages": prompts.build_messages(conf["prompts"], conf["mode"], conf["labels"], t, shots,
+                                                conf["positive"])} for t in texts]
+
+
+def send_all(cfg: Mapping[str, Any], conf: Mapping[str, Any], requests: list[dict[str, Any]], base_url: str | None,
+             key: str, cache: ResponseCache | None, policy: client.Policy, desc: str = "llm"):
+    """Send (or take from the cache) every request through the groq SDK."""
+    import groq
+
+    api = groq.Groq(api_key=key, base_url=base_url, max_retries=0, timeout=policy.timeout)  # retries: ours
+    api_model = cfg.get("api_model") or conf["model"]["name"]
+
+    def send(req: Mapping[str, Any]):
+        d = dict(req["decoding"])
+        if not d.pop("logprobs", False):
+            d.pop("top_logprobs", None)
+        else:
+            d["logprobs"] = True
+        return api.chat.completions.create(model=api_model, messages=req["messages"], **d)
+
+    return client.run(requests, send, cache, policy, desc=desc)
+
+
+def collect(conf: Mapping[str, Any], outcomes: list[client.Outcome]):
+    """Per row: prediction (UNPARSEABLE when the reply names no label), label
+    probabilities (zeros where the mode gives none), failures, unparseable reasons, tokens."""
+    pred = np.full(len(outcomes), UNPARSEABLE, dtype=np.int64)
+    scores = np.zeros((len(outcomes), len(conf["labels"])))
+    failed, reasons = [], {}
+    tokens = {"prompt_tokens": 0, "completion_tokens": 0}
+    for i, out in enumerate(outcomes):
+        if out.response is None:
+            failed.append({"row": i, "error": out.error})
+            continue
+        for k in tokens:
+            tokens[k] += out.response["usage"][k]
+        p = parse(conf, out.response)
+        pred[i] = p.pred
+        if p.scores is not None:
+            scores[i] = p.scores
+        if p.pred == UNPARSEABLE:
+            reasons[i] = p.reason
+    return pred, scores, failed, reasons, tokens
+
+
+def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
+    cfg = settings(ctx, name)
+    conf = json.loads((model_dir / CONFIG).read_text())
+    texts = ctx.split(split).texts
+    requests = requests_for(conf, texts)
+    policy = client.Policy.from_config(cfg)
+    cache = cache_for(cfg)
+    key = api_key(cfg, ctx.root)
+    start = time.perf_counter()
+    try:
+        with endpoint(cfg, ctx.root, logprobs=bool(conf["decoding"].get("logprobs"))) as base_url:
+            outcomes, stats = send_all(cfg, conf, requests, base_url, key, cache, policy, desc=f"{name}/{split}")
+    finally:
+        if cache:
+            cache.close()
+    wall = time.perf_counter() - start
+
+    pred, scores, failed, reasons, tokens = collect(conf, outcomes)
+    n = len(texts)
+    unparseable = len(reasons)
+    log.info("%s/%s: %d rows, %d unparseable, %d failed; %d requests, %d cache hits", name, split, n, unparseable,
+             len(failed), stats.requests, stats.cache_hits)
+    failed_path = ctx.root / "logs" / "llm" / name / f"{split}.failed.jsonl"
+    if failed:
+        failed_path.parent.mkdir(parents=True, exist_ok=True)
+        failed_path.write_text("".join(json.dumps(f) + "\n" for f in failed))
+        raise FailedRows(f"{name}/{split}: {len(failed)} of {n} rows failed after retries (first: {failed[0]['error']}); "
+                         f"listed in {failed_path}. The replies received are cached: rerun to retry only these rows.")
+    failed_path.unlink(missing_ok=True)
+    # Deterministic for given params and replies: goes into metrics/<name>.json.
+    info = {"mode": conf["mode"], "model": conf["model"]["name"], "rows": n, "answered": n - unparseable,
+            "unparseable": unparseable, "unparseable_rate": round(unparseable / max(n, 1), 6), "failed": 0,
+            **tokens, "cost_usd": cost(cfg, **tokens),
+            "unparseable_examples": [{"row": i, "reason": r} for i, r in list(reasons.items())[:5]]}
+    # What this run did (a cached rerun makes no requests): metrics/timings/.
+    run_stats = {"requests": stats.requests, "cache_hits": stats.cache_hits, "retries": stats.retries,
+                 "errors": dict(sorted(stats.errors.items())), "prompt_tokens": stats.prompt_tokens,
+                 "completion_tokens": stats.completion_tokens,
+                 "cost_usd": cost(cfg, stats.prompt_tokens, stats.completion_tokens),
+                 "wall_seconds": round(wall, 3), "requests_per_second": round(stats.requests / wall, 3) if wall else None,
+                 "rows_per_second": round(n / wall, 3) if wall else None, "concurrency": policy.concurrency}
+    with_scores = conf["mode"] != "label"
+    return Prediction(pred, scores if with_scores else None, "probability", info=info, timings=run_stats)

@@ -1,0 +1,53 @@
+"""On-disk response cache: SQLite, one committed transaction per response, so a run
+killed with SIGKILL keeps every response it had received and the next run resumes.
+
+It lives outside DVC's outputs (default ~/.cache/textclf/llm, or $TEXTCLF_CACHE/llm)
+and is shared by runs, worktrees and experiments. Only successful responses are stored;
+failed rows are retried on the next run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Mapping
+
+
+def request_key(request: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of what determines the answer: model identity,
+    messages (prompt, few-shot examples and text) and decoding parameters."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=60)
+        # WAL: readers never block the writer; synchronous=NORMAL is durable across a
+        # process kill (not a power cut), which is what resuming needs.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL)")
+        self._db.commit()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, response: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, json.dumps(response, sort_keys=True)))
+            self._db.commit()
+
+    def keys(self) -> set[str]:
+        with self._lock:
+            return {k for (k,) in self._db.execute("SELECT key FROM responses")}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
