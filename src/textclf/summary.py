@@ -62,7 +62,8 @@ def entries(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def labelled(name: str, spec: Mapping[str, Any], all_specs: Mapping[str, Mapping[str, Any]],
              split_rows: Mapping[str, int], params: Mapping[str, Any]) -> dict[str, Any]:
     """Labelled rows an approach learns from, derived from its kind: the approach module
-    declares LABELLED_SPLITS (e.g. ("train",); () for zero-shot) or a function
+    declares LABELLED_SPLITS (e.g. ("train",); () for zero-shot), a function
+    labelled_splits(params, name) when that depends on its config, or a function
     labelled_rows(params, name) for partial use (e.g. k few-shot examples). An ensemble
     needs its bases' labels plus the validation split it is trained on."""
     if spec["kind"] == "ensemble":
@@ -77,7 +78,10 @@ def labelled(name: str, spec: Mapping[str, Any], all_specs: Mapping[str, Mapping
     if callable(getattr(module, "labelled_rows", None)):
         n = int(module.labelled_rows(params, name))
         return {"labelled_rows": n, "labelled_splits": "examples" if n else "none", "_splits": [], "_extra": n}
-    splits = getattr(module, "LABELLED_SPLITS", None)
+    if callable(getattr(module, "labelled_splits", None)):  # depends on the approach's config
+        splits = tuple(module.labelled_splits(params, name))
+    else:
+        splits = getattr(module, "LABELLED_SPLITS", None)
     if splits is None:  # the kind does not say: report unknown rather than guess
         return {"labelled_rows": None, "labelled_splits": "unknown"}
     return {"labelled_rows": sum(split_rows[s] for s in splits), "labelled_splits": "+".join(splits) or "none",

@@ -164,3 +164,12 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     probs, model_labels = run_pipeline(model_dir, ctx.split(split).texts, int(meta["max_length"]), batch_size, ctx.device)
     matrix = label_matrix(model_labels, meta["dataset_labels"], meta["map"], meta["ignore"])
     return argmax_prediction(map_scores(probs, matrix), "probability")
+
+
+def labelled_splits(params: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """For the summary: fine-tuning learns from train and picks its epoch on validation;
+    a pretrained model uses none of this dataset's labels."""
+    cfg: Any = params
+    for part in params["approaches"][name]["params"].split("."):
+        cfg = cfg[part]
+    return ("train", "validation") if cfg.get("mode") == "finetune" else ()

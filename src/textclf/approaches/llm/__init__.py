@@ -259,3 +259,11 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
                  "rows_per_second": round(n / wall, 3) if wall else None, "concurrency": policy.concurrency}
     with_scores = conf["mode"] != "label"
     return Prediction(pred, scores if with_scores else None, "probability", info=info, timings=run_stats)
+
+
+def labelled_rows(params: Mapping[str, Any], name: str) -> int:
+    """For the summary: the only labelled rows a chat model sees are its few-shot examples."""
+    cfg: Any = params
+    for part in params["approaches"][name].get("params", "llm").split("."):
+        cfg = cfg[part]
+    return int((cfg.get("few_shot") or {}).get("k", 0))
