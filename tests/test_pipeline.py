@@ -28,8 +28,10 @@ def test_full_dag_runs_and_writes_metrics(pipeline):
     summary = json.loads((repo / "metrics/summary.json").read_text())
     assert set(summary["approaches"]) >= {"embed_lr", "centroid", "label_desc"}
     for name, row in summary["approaches"].items():
-        assert row["rows"] == 200
-        assert 0.55 < row["macro_f1"] <= 1.0, (name, row)  # MiniLM on 400 train rows: ~0.65-0.75
+        assert row["rows"] == 200 and 0.0 <= row["macro_f1"] <= 1.0, (name, row)
+    for name in ("embed_lr", "centroid", "label_desc"):
+        # MiniLM on 400 train rows: ~0.65-0.75 (the CI fine-tune and SmolLM2 are plumbing checks only)
+        assert summary["approaches"][name]["macro_f1"] > 0.55, (name, summary["approaches"][name])
     m = json.loads((repo / "metrics/embed_lr.json").read_text())
     assert sum(sum(r) for r in m["confusion_matrix"]["matrix"]) == 200
     pred = (repo / "predictions/embed_lr/test.jsonl").read_text().splitlines()
