@@ -5,7 +5,7 @@ from textclf.approaches import module_for
 from textclf.approaches.centroid import class_means
 from textclf.approaches.embed_lr import build
 from textclf.approaches.label_desc import descriptions_for
-from textclf.approaches.similarity import cosine_predict
+from textclf.approaches import cosine_predict
 
 
 def test_cosine_to_class_means():

@@ -94,6 +94,8 @@ def test_summary_collect_intervals_paired_tests_and_labelled_rows(tmp_path):
         f1 = f1_score(y, pred, average="macro")
         m = {"kind": "ensemble" if name == "stack" else name, "rows": n, "accuracy": float((pred == y).mean()),
              "macro": {"f1": round(f1, 6)}, "weighted": {"f1": 0.0}, "unparseable": 0}
+        if name != "stack":  # as predict@ records it
+            m["labelled"] = {"splits": ["train"] if name == "embed_lr" else [], "rows": 0}
         if name == "label_desc":
             # as the LLM approach writes it; non-numeric and unknown keys are not copied
             m["details"] = {"test": {"prompt_tokens": 9000, "completion_tokens": 400, "cost_usd": 0.01,

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from textclf.embed import Embedder, resolve_device
+from textclf.device import resolve_device
+from textclf.embed import Embedder
 from textclf.resolve import resolve
 from test_resolve import MINILM
 

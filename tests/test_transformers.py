@@ -17,7 +17,8 @@ import yaml
 from textclf.approaches import UNPARSEABLE
 from textclf.approaches.task_specific import LabelMappingError, label_matrix, map_scores, run_pipeline
 from textclf.approaches import text2text
-from textclf.data import Split, write_prepared
+from textclf.data import Split
+from textclf.prepared import write_prepared
 from textclf.stages import fit as fit_stage
 from textclf.stages import predict as predict_stage
 
@@ -184,7 +185,7 @@ def test_finetune_is_seeded_and_keeps_the_best_validation_epoch(tiny_3label, tmp
     from safetensors.torch import load_file
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from textclf.approaches.finetune import finetune, predict_logits
+    from textclf.approaches.task_specific.finetune import finetune, predict_logits
 
     train, val = synthetic_split(48, 0, "train"), synthetic_split(16, 1, "val")
     cfg = {**finetune_settings({})["finetune"], "epochs": 3, "max_length": 32}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from . import data
+from . import prepared
 
 PREPARED = Path("data/prepared")
 EMBEDDINGS = Path("data/embeddings")
 EMBEDDER_ID = Path("models/embedder.json")
+# Where DVC runs queued experiments (`dvc exp run --queue`, `--temp`): <repo>/.dvc/tmp/exps/<tmp>/.
+EXP_TMP = Path(".dvc/tmp/exps")
 
 
 def setup_logging() -> None:
@@ -29,6 +32,29 @@ def load_params(root: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
+def link_outside_paths(root: Path, paths: list[str | None]) -> None:
+    """DVC resolves a dependency outside the repository (`../shared/...`) from the workspace it
+    runs in; a queued experiment (`dvc exp run --queue`, `--temp`) runs in
+    <repo>/.dvc/tmp/exps/<tmp>/, where `..` is .dvc/tmp/exps. Link <repo>/.dvc/tmp/exps/<name>
+    to <repo>/../<name> for each such path, so that the same relative path names the same files
+    there (the links live in DVC's own, git-ignored tmp dir). Called from the main workspace by
+    every stage and by `python -m textclf.params`."""
+    if Path(os.environ.get("DVC_ROOT", root)).resolve() != root.resolve() or EXP_TMP.parts[0] in root.parts:
+        return  # inside an experiment's copy: the main workspace has linked already
+    for p in filter(None, paths):
+        parts = Path(p).parts
+        if len(parts) < 2 or parts[0] != ".." or parts[1] == "..":
+            continue
+        target = (root.parent / parts[1]).resolve()
+        link = root / EXP_TMP / parts[1]
+        if target.exists() and not link.exists() and (root / ".dvc").is_dir():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                link.symlink_to(target, target_is_directory=target.is_dir())
+            except FileExistsError:  # another stage made it meanwhile
+                pass
+
+
 @dataclass
 class Context:
     root: Path
@@ -37,7 +63,9 @@ class Context:
     @classmethod
     def from_cwd(cls) -> "Context":
         root = Path.cwd()
-        return cls(root, load_params(root))
+        ctx = cls(root, load_params(root))
+        link_outside_paths(root, [ctx.params.get("data", {}).get("local_dir")])
+        return ctx
 
     @property
     def seed(self) -> int:
@@ -45,10 +73,10 @@ class Context:
 
     @cached_property
     def label_names(self) -> list[str]:
-        return data.read_label_names(self.root / PREPARED)
+        return prepared.read_label_names(self.root / PREPARED)
 
-    def split(self, name: str) -> data.Prepared:
-        return data.read_split(self.root / PREPARED, name)
+    def split(self, name: str) -> prepared.Prepared:
+        return prepared.read_split(self.root / PREPARED, name)
 
     def embeddings(self, name: str) -> np.ndarray:
         path = self.root / EMBEDDINGS / f"{name}.npy"
@@ -58,21 +86,31 @@ class Context:
 
     @cached_property
     def device(self) -> str:
-        from .embed import resolve_device, set_threads
+        from .device import resolve_device, set_threads
 
         set_threads(self.params["device"].get("threads"))
         return resolve_device(self.params["device"]["name"])
-
-    def embedder(self):
-        from .embed import Embedder
-        from .resolve import resolve
-
-        spec = self.params["embedder"]
-        location, _ = resolve(spec)
-        return Embedder(location, spec, self.device)
 
     def approach(self, name: str) -> dict[str, Any]:
         approaches = self.params.get("approaches") or {}
         if name not in approaches:
             raise KeyError(f"approach {name!r} is not configured; configured: {sorted(approaches)}")
         return approaches[name]
+
+    def settings(self, name: str) -> dict[str, Any]:
+        """The settings group an approach entry's `params` names (a dotted key, e.g. `llm`)."""
+        return settings(self.params, name)
+
+    def model_dir(self, name: str) -> Path:
+        return self.root / "models" / name
+
+
+def settings(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """`settings` for code that holds params but no Context (the summary's hooks)."""
+    node: Any = params
+    key = (params.get("approaches") or {})[name]["params"]
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(f"approaches.{name}.params names {key!r}, which params.yaml does not have")
+        node = node[part]
+    return node

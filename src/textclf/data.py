@@ -19,10 +19,10 @@ import datasets
 import numpy as np
 
 from .hub import hub_reachable
+from .prepared import SPLITS
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 EXTENSIONS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 POLICIES = {"error", "drop"}
 DUP_POLICIES = {"error", "drop", "keep"}
@@ -256,34 +256,3 @@ def prepare(cfg: Mapping[str, Any], root: Path, seed: int) -> tuple[dict[str, Sp
             absent = [n for i, n in enumerate(cfg["label_names"]) if i not in present]
             raise DataError(f"train split has no rows for label(s) {absent}: every approach needs each class")
     return splits, report
-
-
-# ---------------------------------------------------------------- files
-
-def write_prepared(splits: Mapping[str, Split], label_names: list[str], out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, sp in splits.items():
-        with (out_dir / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
-            for text, label in zip(sp.texts, sp.labels):
-                fh.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
-    (out_dir / "labels.json").write_text(json.dumps({"label_names": list(label_names)}, indent=2) + "\n")
-
-
-@dataclass
-class Prepared:
-    texts: list[str]
-    labels: np.ndarray
-
-
-def read_split(prepared_dir: Path, split: str) -> Prepared:
-    texts, labels = [], []
-    with (prepared_dir / f"{split}.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            texts.append(row["text"])
-            labels.append(row["label"])
-    return Prepared(texts, np.asarray(labels, dtype=np.int64))
-
-
-def read_label_names(prepared_dir: Path) -> list[str]:
-    return json.loads((prepared_dir / "labels.json").read_text())["label_names"]

@@ -23,24 +23,6 @@ log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda but torch sees no GPU: use device=cpu or device=auto")
-    if name not in {"cpu", "cuda"}:
-        raise ValueError(f"device.name must be cpu, cuda or auto, not {name!r}")
-    return name
-
-
-def set_threads(threads: int | None) -> None:
-    import torch
-
-    if threads:
-        torch.set_num_threads(int(threads))
-
 
 class Embedder:
     def __init__(self, model_dir: Path, spec: Mapping[str, Any], device: str = "cpu"):
@@ -57,6 +39,14 @@ class Embedder:
         self.max_len = spec.get("max_seq_length")
         self._st = None
         self._ort = None
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], device: str = "cpu") -> "Embedder":
+        """The embedder an `embedder` config names, resolved to local files (path, package or hub)."""
+        from .resolve import resolve
+
+        location, _ = resolve(spec)
+        return cls(location, spec, device)
 
     # -- torch / sentence-transformers
     def _sentence_transformer(self):

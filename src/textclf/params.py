@@ -20,7 +20,13 @@ def compose(root: Path, overrides: list[str], output: Path | None = None) -> Pat
 
 
 def main() -> None:
-    out = compose(Path.cwd(), sys.argv[1:])
+    import yaml
+
+    from .context import link_outside_paths
+
+    root = Path.cwd()
+    out = compose(root, sys.argv[1:])
+    link_outside_paths(root, [(yaml.safe_load(out.read_text()).get("data") or {}).get("local_dir")])
     print(f"wrote {out}")
 
 

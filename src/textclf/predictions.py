@@ -1,4 +1,4 @@
-"""Reading saved predictions: predictions/<approach>/<split>.jsonl (stage predict@) and
+"""Writing and reading saved predictions: predictions/<approach>/<split>.jsonl (stage predict@) and
 ensembles/<ensemble>/<split>.jsonl (stage ensemble@; kept outside predictions/ because
 an ensemble depends on that whole directory).
 
@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+
+from .metrics import DIGITS
 
 PREDICTIONS = Path("predictions")
 ENSEMBLES = Path("ensembles")
@@ -27,6 +29,17 @@ class Saved:
 def prediction_file(root: Path, name: str, split: str, params: Mapping[str, Any]) -> Path:
     base = ENSEMBLES if name in (params.get("ensembles") or {}) else PREDICTIONS
     return root / base / name / f"{split}.jsonl"
+
+
+def write(pred: np.ndarray, scores: np.ndarray | None, labels: np.ndarray, label_names: list[str], path: Path) -> None:
+    """One row per example; `pred` -1 is an unparseable reply (no label)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for i, (y, p) in enumerate(zip(labels.tolist(), pred.tolist())):
+            row = {"row": i, "label": y, "pred": p, "pred_name": "unparseable" if p == -1 else label_names[p]}
+            if scores is not None:
+                row["scores"] = [round(float(s), DIGITS) for s in scores[i]]
+            fh.write(json.dumps(row) + "\n")
 
 
 def read(path: Path) -> Saved:

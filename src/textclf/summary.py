@@ -21,7 +21,6 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import compare, predictions
-from .approaches import module_for
 from .context import EMBEDDINGS
 
 DIGITS = 6
@@ -60,32 +59,29 @@ def entries(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def labelled(name: str, spec: Mapping[str, Any], all_specs: Mapping[str, Mapping[str, Any]],
-             split_rows: Mapping[str, int], params: Mapping[str, Any]) -> dict[str, Any]:
-    """Labelled rows an approach learns from, derived from its kind: the approach module
-    declares LABELLED_SPLITS (e.g. ("train",); () for zero-shot), a function
-    labelled_splits(params, name) when that depends on its config, or a function
-    labelled_rows(params, name) for partial use (e.g. k few-shot examples). An ensemble
-    needs its bases' labels plus the validation split it is trained on."""
+             split_rows: Mapping[str, int], metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Labelled rows an approach learns from, as its predict stage recorded them in
+    metrics/<name>.json (`labelled`: whole splits plus single rows such as few-shot examples).
+    An ensemble needs its bases' labels plus the validation split it is trained on.
+    Read from the metrics rather than asked of the approach's code, so the summary does not
+    depend on (and rerun with) every approach's module."""
     if spec["kind"] == "ensemble":
-        parts = [labelled(b, all_specs[b], all_specs, split_rows, params) for b in spec["bases"]]
+        parts = [labelled(b, all_specs[b], all_specs, split_rows, metrics) for b in spec["bases"]]
         if any(p["labelled_rows"] is None for p in parts):
             return {"labelled_rows": None, "labelled_splits": "unknown"}
         splits = sorted({s for p in parts for s in p["_splits"]} | {"validation"})
         extra = sum(p["_extra"] for p in parts)
         return {"labelled_rows": sum(split_rows[s] for s in splits) + extra,
                 "labelled_splits": "+".join(splits) + ("+examples" if extra else ""), "_splits": splits, "_extra": extra}
-    module = module_for(spec["kind"])
-    if callable(getattr(module, "labelled_rows", None)):
-        n = int(module.labelled_rows(params, name))
-        return {"labelled_rows": n, "labelled_splits": "examples" if n else "none", "_splits": [], "_extra": n}
-    if callable(getattr(module, "labelled_splits", None)):  # depends on the approach's config
-        splits = tuple(module.labelled_splits(params, name))
-    else:
-        splits = getattr(module, "LABELLED_SPLITS", None)
-    if splits is None:  # the kind does not say: report unknown rather than guess
+    lab = metrics[name].get("labelled")
+    if not isinstance(lab, Mapping):  # an approach that does not say: unknown rather than a guess
         return {"labelled_rows": None, "labelled_splits": "unknown"}
-    return {"labelled_rows": sum(split_rows[s] for s in splits), "labelled_splits": "+".join(splits) or "none",
-            "_splits": list(splits), "_extra": 0}
+    splits, extra = list(lab.get("splits") or []), int(lab.get("rows") or 0)
+    if not splits and extra:
+        return {"labelled_rows": extra, "labelled_splits": "examples", "_splits": [], "_extra": extra}
+    return {"labelled_rows": sum(split_rows[s] for s in splits) + extra,
+            "labelled_splits": "+".join(splits) + ("+examples" if extra else "") if splits else "none",
+            "_splits": splits, "_extra": extra}
 
 
 def collect(root: Path, params: Mapping[str, Any], split_rows: Mapping[str, int], n_labels: int,
@@ -93,8 +89,9 @@ def collect(root: Path, params: Mapping[str, Any], split_rows: Mapping[str, int]
     specs = entries(params)
     rows, tests = {}, {}
     gold = None
+    metrics = {name: _load(root / "metrics" / f"{name}.json") for name in specs}
     for name, spec in specs.items():
-        m = _load(root / "metrics" / f"{name}.json")
+        m = metrics[name]
         if not m:
             stage = f"ensemble@{name}" if spec["kind"] == "ensemble" else f"predict@{name}"
             raise FileNotFoundError(f"metrics/{name}.json is missing: run `dvc repro {stage}`")
@@ -110,7 +107,7 @@ def collect(root: Path, params: Mapping[str, Any], split_rows: Mapping[str, int]
              "validation_macro_f1": m["validation"]["macro"]["f1"] if "validation" in m else None}
         if spec["kind"] == "ensemble":
             r["bases"] = "+".join(spec["bases"])
-        lab = labelled(name, spec, specs, split_rows, params)
+        lab = labelled(name, spec, specs, split_rows, metrics)
         r.update({k: v for k, v in lab.items() if not k.startswith("_")})
         r.update(llm_usage(m))
         rows[name] = r

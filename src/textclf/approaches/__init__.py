@@ -1,16 +1,17 @@
-"""One module per approach, each with the same small interface:
+"""One module (or package) per approach, each with the same small interface, `Approach`.
 
-    fit(ctx, name, out_dir)            -> None   (write what predict needs into out_dir)
-    predict(ctx, name, model_dir, split) -> Prediction
-
-`name` is the approach's key under `approaches` in params; its `kind` picks the module.
+`name` is the approach's key under `approaches` in params; its `kind` picks the module
+through `KINDS`. Its code paths are declared in conf/approach/<name>.yaml (`code`), so an
+edit to one approach reruns only that approach's stages.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
+from typing import Any, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -35,12 +36,49 @@ class Prediction:
     timings: dict | None = None  # approach-specific, run-dependent: into metrics/timings/
 
 
-def module_for(kind: str) -> ModuleType:
+@dataclass(frozen=True)
+class Labelled:
+    """The labelled data an approach learns from, for the summary: whole splits, plus rows
+    taken one by one (e.g. few-shot examples)."""
+    splits: tuple[str, ...] = ()
+    rows: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"splits": list(self.splits), "rows": self.rows}
+
+
+@runtime_checkable
+class Approach(Protocol):
+    """What every module in KINDS provides."""
+
+    def fit(self, ctx, name: str, out_dir: Path) -> None:
+        """Write what predict needs into out_dir (models/<name>/)."""
+
+    def predict(self, ctx, name: str, model_dir: Path, split: str) -> Prediction:
+        """Scores and labels for one prepared split."""
+
+    def labelled(self, params: Mapping[str, Any], name: str) -> Labelled:
+        """The labelled data fit() uses under these params."""
+
+
+def module_for(kind: str) -> Approach:
     if kind not in KINDS:
         raise KeyError(f"unknown approach kind {kind!r}; known kinds: {sorted(KINDS)}")
-    return importlib.import_module(KINDS[kind])
+    module: ModuleType = importlib.import_module(KINDS[kind])
+    return module  # type: ignore[return-value]  # a module satisfying Approach (tested)
 
 
 def argmax_prediction(scores: np.ndarray, score_kind: str) -> Prediction:
     scores = np.asarray(scores, dtype=np.float64)
     return Prediction(scores.argmax(axis=1).astype(np.int64), scores, score_kind)
+
+
+# Shared by the zero-shot approaches: cosine similarity to one reference vector per class.
+
+def unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.clip(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12, None)
+
+
+def cosine_predict(embeddings: np.ndarray, references: np.ndarray) -> Prediction:
+    return argmax_prediction(unit(embeddings) @ unit(references).T, "similarity")

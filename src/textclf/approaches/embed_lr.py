@@ -7,11 +7,7 @@ from pathlib import Path
 import joblib
 from sklearn.linear_model import LogisticRegression
 
-from . import Prediction, argmax_prediction
-
-
-# Splits whose labels fit() learns from (the summary's "labelled rows").
-LABELLED_SPLITS = ("train",)
+from . import Labelled, Prediction, argmax_prediction
 
 
 def build(params: dict) -> LogisticRegression:
@@ -28,3 +24,7 @@ def fit(ctx, name: str, out_dir: Path) -> None:
 def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     clf = joblib.load(model_dir / "classifier.joblib")
     return argmax_prediction(clf.predict_proba(ctx.embeddings(split)), "probability")
+
+
+def labelled(params, name: str) -> Labelled:
+    return Labelled(("train",))

@@ -8,12 +8,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from . import Prediction
-from .similarity import cosine_predict, unit
-
-
-# Splits whose labels fit() learns from (the summary's "labelled rows").
-LABELLED_SPLITS = ()  # zero-shot: label descriptions, no labelled rows
+from ..embed import Embedder
+from . import Labelled, Prediction, cosine_predict, unit
 
 
 def descriptions_for(label_names: Sequence[str], descriptions: Mapping[str, Sequence[str] | str]) -> list[list[str]]:
@@ -36,7 +32,7 @@ def descriptions_for(label_names: Sequence[str], descriptions: Mapping[str, Sequ
 def fit(ctx, name: str, out_dir: Path) -> None:
     per_label = descriptions_for(ctx.label_names, ctx.params["data"]["label_descriptions"])
     flat = [s for d in per_label for s in d]
-    emb = ctx.embedder().encode(flat, progress=False)
+    emb = Embedder.from_spec(ctx.params["embedder"], ctx.device).encode(flat, progress=False)
     refs, i = [], 0
     for d in per_label:
         refs.append(unit(emb[i:i + len(d)]).mean(axis=0))
@@ -48,3 +44,7 @@ def fit(ctx, name: str, out_dir: Path) -> None:
 
 def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     return cosine_predict(ctx.embeddings(split), np.load(model_dir / "label_embeddings.npy"))
+
+
+def labelled(params, name: str) -> Labelled:
+    return Labelled()  # zero-shot: label descriptions, no labelled rows

@@ -22,8 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import UNPARSEABLE, Prediction
-from .task_specific import settings
+from . import UNPARSEABLE, Labelled, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ def fit(ctx, name: str, out_dir: Path) -> None:
 
     from ..resolve import ModelNotFound, resolve
 
-    cfg = settings(ctx, name)
+    cfg = ctx.settings(name)
     if cfg.get("mode") not in MODES:
         raise ValueError(f"{ctx.approach(name)['params']}.mode must be one of {MODES}, not {cfg.get('mode')!r}")
     words = label_words_for(ctx.label_names, cfg.get("label_words"))
@@ -151,7 +150,7 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     if meta["dataset_labels"] != list(ctx.label_names):
         raise ValueError(f"{model_dir} was fit for labels {meta['dataset_labels']}, the data has "
                          f"{list(ctx.label_names)}: rerun `dvc repro fit@{name}`")
-    batch_size = int(settings(ctx, name).get("batch_size") or 16)  # speed only
+    batch_size = int(ctx.settings(name).get("batch_size") or 16)  # speed only
     model, tok = load(model_dir, ctx.device)
     texts = ctx.split(split).texts
     prompts = [meta["prompt"].replace("{text}", t) for t in texts]
@@ -173,3 +172,7 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
         log.warning("%s/%s: %d of %d generations name no single label (counted as unparseable; see %s)",
                     name, split, n_bad, len(pred), raw)
     return Prediction(pred, None)
+
+
+def labelled(params: Mapping[str, Any], name: str) -> Labelled:
+    return Labelled()  # zero-shot: a prompt and label words, no labelled rows

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from ..context import PREPARED, Context, setup_logging
-from ..data import prepare, write_prepared
+from ..data import prepare
 from ..metrics import dump_json
+from ..prepared import write_prepared
 
 log = logging.getLogger("textclf.data")
 

@@ -8,7 +8,8 @@ import time
 import numpy as np
 
 from ..context import EMBEDDINGS, Context, setup_logging
-from ..data import SPLITS
+from ..embed import Embedder
+from ..prepared import SPLITS
 from ..metrics import dump_json
 
 log = logging.getLogger("textclf.embed")
@@ -17,7 +18,7 @@ log = logging.getLogger("textclf.embed")
 def main() -> None:
     setup_logging()
     ctx = Context.from_cwd()
-    embedder = ctx.embedder()
+    embedder = Embedder.from_spec(ctx.params["embedder"], ctx.device)
     out = ctx.root / EMBEDDINGS
     out.mkdir(parents=True, exist_ok=True)
     timings = {}

@@ -16,8 +16,7 @@ from .. import ensemble as ens
 from ..approaches import argmax_prediction
 from ..context import Context, setup_logging
 from ..metrics import classification_metrics, dump_json
-from ..predictions import ENSEMBLES
-from .predict import write_predictions
+from .. import predictions
 
 log = logging.getLogger("textclf.ensemble")
 
@@ -51,13 +50,13 @@ def main(argv: list[str] | None = None) -> None:
         test_proba = ens.full_proba(model, test.x, n_labels)
         test_seconds = time.perf_counter() - start
 
-    out_dir = ctx.root / ENSEMBLES / name
+    out_dir = ctx.root / predictions.ENSEMBLES / name
     results = {}
     for split, proba in ((ens.TRAIN_SPLIT, oof), (ens.EVAL_SPLIT, test_proba)):
         pred = argmax_prediction(proba, "probability")
-        write_predictions(pred, gold[split], labels, out_dir / f"{split}.jsonl")
+        predictions.write(pred.pred, pred.scores, gold[split], labels, out_dir / f"{split}.jsonl")
         results[split] = classification_metrics(gold[split], pred.pred, labels)
-    model_dir = ctx.root / "models" / name
+    model_dir = ctx.model_dir(name)
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_dir / "meta.joblib")
     meta = {"bases": train.layout, "C": ens.chosen_c(model), "classes": model.classes_.tolist()}

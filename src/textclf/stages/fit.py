@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     ctx = Context.from_cwd()
     spec = ctx.approach(args.approach)
-    out_dir = ctx.root / "models" / args.approach
+    out_dir = ctx.model_dir(args.approach)
     start = time.perf_counter()
     module_for(spec["kind"]).fit(ctx, args.approach, out_dir)
     Path(out_dir).mkdir(parents=True, exist_ok=True)

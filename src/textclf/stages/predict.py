@@ -4,29 +4,16 @@ and write metrics/<approach>.json (test metrics; timings go to metrics/timings/)
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
-import numpy as np
-
-from ..approaches import UNPARSEABLE, Prediction, module_for
+from .. import predictions
+from ..approaches import UNPARSEABLE, module_for
 from ..context import Context, setup_logging
-from ..metrics import DIGITS, classification_metrics, dump_json
+from ..metrics import classification_metrics, dump_json
 
 # Splits an approach predicts unless its entry sets `splits`: validation scores feed
 # the ensemble, test is what every approach is compared on.
 EVAL_SPLITS = ("validation", "test")
-
-
-def write_predictions(pred: Prediction, labels: np.ndarray, label_names: list[str], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        for i, (y, p) in enumerate(zip(labels.tolist(), pred.pred.tolist())):
-            row = {"row": i, "label": y, "pred": p, "pred_name": "unparseable" if p == UNPARSEABLE else label_names[p]}
-            if pred.scores is not None:
-                row["scores"] = [round(float(s), DIGITS) for s in pred.scores[i]]
-            fh.write(json.dumps(row) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,20 +28,22 @@ def main(argv: list[str] | None = None) -> None:
     splits = list(spec.get("splits") or EVAL_SPLITS)
     if "test" not in splits or set(splits) - set(EVAL_SPLITS):
         raise ValueError(f"approaches.{name}.splits must include test and name only {EVAL_SPLITS}, not {splits}")
-    model_dir = ctx.root / "models" / name
+    model_dir = ctx.model_dir(name)
     results, seconds, infos, extra_timings = {}, {}, {}, {}
     for split in splits:
         gold = ctx.split(split).labels
         start = time.perf_counter()
         pred = module.predict(ctx, name, model_dir, split)
         seconds[split] = time.perf_counter() - start
-        write_predictions(pred, gold, ctx.label_names, ctx.root / "predictions" / name / f"{split}.jsonl")
+        predictions.write(pred.pred, pred.scores, gold, ctx.label_names, ctx.root / predictions.PREDICTIONS / name / f"{split}.jsonl")
         results[split] = classification_metrics(gold, pred.pred, ctx.label_names, UNPARSEABLE)
         if pred.info:
             infos[split] = pred.info
         if pred.timings:
             extra_timings[split] = pred.timings
-    metrics = {"approach": name, "kind": spec["kind"], **results["test"]}
+    metrics = {"approach": name, "kind": spec["kind"], **results["test"],
+               # what fit() learnt from, for the summary (which then needs no approach code)
+               "labelled": module.labelled(ctx.params, name).as_dict()}
     if "validation" in results:
         metrics["validation"] = {k: results["validation"][k] for k in ("accuracy", "macro", "rows")}
     if infos:

@@ -4,7 +4,7 @@ over the approaches and ensembles that ran."""
 from __future__ import annotations
 
 from ..context import Context, setup_logging
-from ..data import SPLITS
+from ..prepared import SPLITS
 from ..metrics import dump_json
 from ..summary import collect, markdown
 

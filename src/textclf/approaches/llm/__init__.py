@@ -25,7 +25,8 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from .. import UNPARSEABLE, Prediction
+from ...context import settings
+from .. import UNPARSEABLE, Labelled, Prediction
 from . import client, prompts
 from .cache import ResponseCache
 
@@ -36,14 +37,6 @@ CONFIG = "config.json"
 
 class FailedRows(RuntimeError):
     """Some rows got no reply after all retries: the stage must not record its outputs."""
-
-
-def settings(ctx, name: str) -> dict[str, Any]:
-    key = ctx.approach(name).get("params", "llm")
-    cfg = ctx.params
-    for part in key.split("."):
-        cfg = cfg[part]
-    return cfg
 
 
 def model_identity(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], Path | None]:
@@ -104,7 +97,7 @@ def build_conf(cfg: Mapping[str, Any], labels: list[str], train: tuple[list[str]
 
 
 def fit(ctx, name: str, out_dir: Path) -> None:
-    cfg = settings(ctx, name)
+    cfg = ctx.settings(name)
     need_train = int((cfg.get("few_shot") or {}).get("k", 0)) > 0
     train = ctx.split("train") if need_train else None
     conf = build_conf(cfg, list(ctx.label_names), (train.texts, list(train.labels)) if train else None, ctx.seed)
@@ -217,7 +210,7 @@ def collect(conf: Mapping[str, Any], outcomes: list[client.Outcome]):
 
 
 def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
-    cfg = settings(ctx, name)
+    cfg = ctx.settings(name)
     conf = json.loads((model_dir / CONFIG).read_text())
     texts = ctx.split(split).texts
     requests = requests_for(conf, texts)
@@ -261,9 +254,6 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     return Prediction(pred, scores if with_scores else None, "probability", info=info, timings=run_stats)
 
 
-def labelled_rows(params: Mapping[str, Any], name: str) -> int:
-    """For the summary: the only labelled rows a chat model sees are its few-shot examples."""
-    cfg: Any = params
-    for part in params["approaches"][name].get("params", "llm").split("."):
-        cfg = cfg[part]
-    return int((cfg.get("few_shot") or {}).get("k", 0))
+def labelled(params: Mapping[str, Any], name: str) -> Labelled:
+    """The only labelled rows a chat model sees are its few-shot examples."""
+    return Labelled(rows=int((settings(params, name).get("few_shot") or {}).get("k", 0)))

@@ -25,7 +25,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import Prediction, argmax_prediction
+from ...context import settings
+from .. import Labelled, Prediction, argmax_prediction
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +79,6 @@ def map_scores(model_probs: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return scores / np.clip(mass, 1e-12, None)
 
 
-def settings(ctx, name: str) -> dict[str, Any]:
-    """The settings group the approach entry's `params` names (a dotted key)."""
-    node: Any = ctx.params
-    for part in ctx.approach(name)["params"].split("."):
-        node = node[part]
-    return node
-
-
 def _model_labels(config) -> list[str]:
     return [config.id2label[i] for i in range(config.num_labels)]
 
@@ -94,9 +87,9 @@ def fit(ctx, name: str, out_dir: Path) -> None:
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     from .finetune import finetune
-    from ..resolve import resolve
+    from ...resolve import resolve
 
-    cfg = settings(ctx, name)
+    cfg = ctx.settings(name)
     mode = cfg.get("mode")
     if mode not in MODES:
         raise ValueError(f"{ctx.approach(name)['params']}.mode must be one of {MODES}, not {mode!r}")
@@ -160,16 +153,13 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     if meta["dataset_labels"] != list(ctx.label_names):
         raise LabelMappingError(f"{model_dir} was fit for labels {meta['dataset_labels']}, the data has "
                                 f"{list(ctx.label_names)}: rerun `dvc repro fit@{name}`")
-    batch_size = int(settings(ctx, name).get("batch_size") or 32)  # speed only, not a result
+    batch_size = int(ctx.settings(name).get("batch_size") or 32)  # speed only, not a result
     probs, model_labels = run_pipeline(model_dir, ctx.split(split).texts, int(meta["max_length"]), batch_size, ctx.device)
     matrix = label_matrix(model_labels, meta["dataset_labels"], meta["map"], meta["ignore"])
     return argmax_prediction(map_scores(probs, matrix), "probability")
 
 
-def labelled_splits(params: Mapping[str, Any], name: str) -> tuple[str, ...]:
-    """For the summary: fine-tuning learns from train and picks its epoch on validation;
-    a pretrained model uses none of this dataset's labels."""
-    cfg: Any = params
-    for part in params["approaches"][name]["params"].split("."):
-        cfg = cfg[part]
-    return ("train", "validation") if cfg.get("mode") == "finetune" else ()
+def labelled(params: Mapping[str, Any], name: str) -> Labelled:
+    """Fine-tuning learns from train and picks its epoch on validation; a pretrained model
+    uses none of this dataset's labels."""
+    return Labelled(("train", "validation") if settings(params, name).get("mode") == "finetune" else ())

@@ -1,5 +1,5 @@
-"""Not an approach kind: the fine-tune behind task_specific's `finetune` mode (kept in
-this package so that the fit stages depend on it).
+"""The fine-tune behind task_specific's `finetune` mode (part of the task_specific package:
+its edits rerun that approach only).
 
 Fine-tune an encoder with a sequence-classification head: a short, seeded torch loop
 (AdamW, linear warmup/decay, dynamic padding, length-grouped batches), the checkpoint

@@ -1,0 +1,47 @@
+"""The prepared splits every later stage reads: data/prepared/{train,validation,test}.jsonl
+(one {"text", "label"} object per line, labels as indices) and labels.json.
+
+Kept apart from data.py (loading and validation) so that stages which only read prepared
+data do not depend on the loader's code: an edit there reruns `data` alone, and what
+follows only if data/prepared changes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+SPLITS = ("train", "validation", "test")
+
+
+def write_prepared(splits: Mapping[str, Any], label_names: list[str], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, sp in splits.items():
+        with (out_dir / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
+            for text, label in zip(sp.texts, sp.labels):
+                fh.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
+    (out_dir / "labels.json").write_text(json.dumps({"label_names": list(label_names)}, indent=2) + "\n")
+
+
+@dataclass
+class Prepared:
+    texts: list[str]
+    labels: np.ndarray
+
+
+def read_split(prepared_dir: Path, split: str) -> Prepared:
+    texts, labels = [], []
+    with (prepared_dir / f"{split}.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            texts.append(row["text"])
+            labels.append(row["label"])
+    return Prepared(texts, np.asarray(labels, dtype=np.int64))
+
+
+def read_label_names(prepared_dir: Path) -> list[str]:
+    return json.loads((prepared_dir / "labels.json").read_text())["label_names"]

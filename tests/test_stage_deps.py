@@ -1,0 +1,90 @@
+"""Every stage depends on exactly the code it runs: the textclf modules its entry point
+imports (statically, lazy imports included), and for fit@/predict@ the approach module its
+kind selects, whose paths the approach declares in conf/approach/<name>.yaml (`code`)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from imports import closure_files
+from textclf.approaches import KINDS, Approach, module_for
+
+REPO = Path(__file__).resolve().parents[1]
+# Model resolution (resolve.py, hub.py) is shared by every fit@/predict@: most approaches load
+# a model through it, and the two that do not (embed_lr, centroid) rerun in seconds.
+SHARED_OVER_DECLARED = {"src/textclf/resolve.py", "src/textclf/hub.py"}
+
+
+@pytest.fixture(scope="module")
+def stages(tmp_path_factory):
+    """dvc.yaml's stages as DVC renders them, with every approach in conf/approach/ added
+    (t5 is not in the default params), as {name: (cmd, [dep paths])}."""
+    from dvc.repo import Repo
+
+    tmp = tmp_path_factory.mktemp("deps")
+    shutil.copy(REPO / "dvc.yaml", tmp / "dvc.yaml")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for f in sorted((REPO / "conf/approach").glob("*.yaml")):
+        params["approaches"].setdefault(f.stem, yaml.safe_load(f.read_text()))
+    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
+    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=tmp, check=True,
+                   env={**__import__("os").environ, "PATH": f"{Path(sys.executable).parent}:" + __import__("os").environ["PATH"]})
+    with Repo(str(tmp)) as repo:
+        out = {s.name: (s.cmd, [d.def_path for d in s.deps]) for s in repo.index.stages}
+    return out, params
+
+
+def declared_code(deps: list[str]) -> set[str]:
+    """The .py files the deps cover (a folder covers every file under it)."""
+    files = set()
+    for d in deps:
+        p = REPO / d
+        if d.startswith("src/") and p.is_dir():
+            files.update(f.relative_to(REPO).as_posix() for f in p.rglob("*.py"))
+        elif d.startswith("src/"):
+            files.add(d)
+    return files
+
+
+def test_every_stage_depends_on_exactly_the_code_it_runs(stages):
+    rendered, params = stages
+    assert {"data", "models", "embed", "summary", "plots", "fit@t5", "predict@llm", "ensemble@stack"} <= set(rendered)
+    for name, (cmd, deps) in rendered.items():
+        entry = re.search(r"python -m (\S+)", cmd).group(1)
+        modules = [entry]
+        own: set[str] = set()
+        if name.startswith(("fit@", "predict@")):
+            key = name.split("@", 1)[1]
+            modules.append(KINDS[params["approaches"][key]["kind"]])
+            own = declared_code(params["approaches"][key]["code"])
+        needed = closure_files(REPO, modules)
+        declared = declared_code(deps)
+        assert not needed - declared, f"{name} runs code it does not depend on: {sorted(needed - declared)}"
+        extra = declared - needed - own - (SHARED_OVER_DECLARED if own else set())
+        assert not extra, f"{name} depends on code it never runs (edits there rerun it for nothing): {sorted(extra)}"
+
+
+def test_an_approach_owns_its_code(stages):
+    """Its first `code` path (its own module or package) is in no other stage's deps."""
+    rendered, params = stages
+    for key, spec in params["approaches"].items():
+        code = spec["code"]
+        assert 1 <= len(code) <= 2, f"conf/approach/{key}.yaml: `code` lists 1 or 2 paths (dvc.yaml reads [0] and [-1])"
+        assert all((REPO / c).exists() for c in code), code
+        assert code[0].startswith("src/textclf/approaches/"), code
+        own = declared_code([code[0]])
+        for name, (_, deps) in rendered.items():
+            if name not in (f"fit@{key}", f"predict@{key}"):
+                assert not own & declared_code(deps), f"{name} depends on {key}'s code {sorted(own & declared_code(deps))}"
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_implements_the_approach_interface(kind):
+    assert isinstance(module_for(kind), Approach), f"{KINDS[kind]} lacks fit, predict or labelled"
