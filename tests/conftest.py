@@ -1,14 +1,17 @@
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+SHARED = (REPO.parent / "shared").resolve()
+SHARED_DATA = SHARED / "data"
 RT = SHARED_DATA / "rotten_tomatoes"
 
 
@@ -43,10 +46,15 @@ def tiny_dataset(tmp_path):
 
 
 def git_env():
+    """The environment of commands run in temp repos: as on a user's machine, Python writes
+    bytecode (these machines set PYTHONDONTWRITEBYTECODE=1; users' do not), and code is
+    imported from the temp repo's own src/ (PYTHONPATH=src, as the stages set), never from
+    this checkout's editable install."""
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid",
                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid",
-               HF_HUB_OFFLINE="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+               HF_HUB_OFFLINE="1", PYTHONPATH="src", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     return env
 
 
@@ -59,13 +67,18 @@ def run(cmd, cwd, check=True):
     return proc.stdout
 
 
-@pytest.fixture(scope="session")
-def repo_copy(tmp_path_factory):
-    """A fresh git repo holding the project's tracked files (no DVC outputs), data read
-    from the shared mirror by absolute path."""
-    if not RT.is_dir():
-        pytest.fail(f"the data mirror {RT} is missing: the tests need ../shared beside the repo")
-    dest = tmp_path_factory.mktemp("repo") / "project"
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def stale_stages(repo: Path) -> set[str]:
+    """The stages `dvc status` lists (what the next `dvc repro` would run)."""
+    return set(json.loads(run("dvc status --json", repo)))
+
+
+def copy_project(dest: Path) -> Path:
+    """A fresh git repo (branch main) holding this working tree's files, tracked and untracked
+    but not ignored: no DVC outputs, no bytecode."""
     files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                            capture_output=True, check=True).stdout.decode().split("\0")
     for f in filter(None, files):
@@ -73,5 +86,37 @@ def repo_copy(tmp_path_factory):
         if src.is_file():
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / f)
-    run("git init -q && git add -A && git commit -qm init", dest)
+    run("git init -q -b main && git add -A && git commit -qm init", dest)
     return dest
+
+
+@dataclass
+class CiRun:
+    base: Path  # holds shared/ (a link to the data mirror), main/ and the clones
+    repo: Path  # base/main: the CI profile run by `dvc repro`, committed
+    output: str  # what that `dvc repro` printed
+
+    def clone(self, name: str, share_cache: bool = True) -> Path:
+        """A git clone of the run, beside it (so `../shared` resolves); with share_cache its
+        DVC outputs are checked out from the run's cache: `dvc status` is clean, nothing is
+        recomputed. Without, it is a fresh clone with an empty cache (as after `git clone`)."""
+        dest = self.base / name
+        run(f"git clone -q {self.repo} {dest}", self.base)
+        if share_cache:
+            run(f"dvc cache dir --local {self.repo / '.dvc' / 'cache'} && dvc checkout -q", dest)
+        return dest
+
+
+@pytest.fixture(scope="session")
+def ci_run(tmp_path_factory) -> CiRun:
+    """The whole DAG on the CI profile, run once per session in a temp copy of the repo with
+    the default (relative) data path: `../shared` beside it links to the mirror."""
+    if not RT.is_dir():
+        pytest.fail(f"the data mirror {RT} is missing: the tests need ../shared beside the repo")
+    base = tmp_path_factory.mktemp("ci")
+    (base / "shared").symlink_to(SHARED, target_is_directory=True)
+    repo = copy_project(base / "main")
+    run("python -m textclf.params profile=ci", repo)
+    out = run("dvc repro", repo)
+    run("git add -A && git commit -qm 'ci profile run'", repo)
+    return CiRun(base, repo, out)

@@ -1,12 +1,10 @@
-"""End to end in a temporary copy of the repository (CI profile, MiniLM, a few minutes):
+"""End to end in a clone of the session's CI-profile run (conftest.ci_run):
 the summary, ensemble and plots stages under `dvc repro`, `dvc plots show`, and a branch
 whose changed param shows up in `dvc metrics diff` against main."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import git_env
 from textclf import plots
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
@@ -28,28 +26,9 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    """A git repo holding this working tree's files (tracked and untracked, not ignored),
-    with ../shared beside it, after `dvc repro` of the CI profile, committed on main."""
-    base = tmp_path_factory.mktemp("compare")
-    dst = base / "repo"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
-                           capture_output=True).stdout.decode().split("\0")
-    for f in filter(None, files):
-        if (ROOT / f).is_file():
-            (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dst / f)
-    (base / "shared").symlink_to((ROOT.parent / "shared").resolve())
-    env = {**os.environ, "PYTHONPATH": str(dst / "src"), "HF_HUB_OFFLINE": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-    run(["git", "init", "-q", "-b", "main"], dst, env)
-    run([sys.executable, "-m", "textclf.params", "profile=ci"], dst, env)
-    run(["dvc", "repro", "-q"], dst, env)
-    run(["git", "add", "-A"], dst, env)
-    run(["git", "commit", "-qm", "ci profile"], dst, env)
-    return dst, env
+def repo(ci_run):
+    """A clone of the session's CI-profile run (committed on main), outputs checked out."""
+    return ci_run.clone("compare"), git_env()
 
 
 def test_summary_has_intervals_paired_tests_and_the_ensemble(repo):

@@ -1,25 +1,17 @@
 """End to end: the real DVC pipeline on the CI profile in a temp copy of the repo."""
 
 import json
-import re
 
 import pytest
 
-from conftest import RT, run
+from conftest import ran_stages, run, stale_stages
 
 pytestmark = pytest.mark.slow
 
 
-def ran_stages(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
 @pytest.fixture(scope="module")
-def pipeline(repo_copy):
-    run(f"python -m textclf.params profile=ci data.local_dir={RT}", repo_copy)
-    out = run("dvc repro", repo_copy)
-    run("git add -A && git commit -qm 'ci profile run'", repo_copy)
-    return repo_copy, out
+def pipeline(ci_run):
+    return ci_run.clone("pipeline"), ci_run.output
 
 
 def test_full_dag_runs_and_writes_metrics(pipeline):
@@ -34,13 +26,18 @@ def test_full_dag_runs_and_writes_metrics(pipeline):
         assert summary["approaches"][name]["macro_f1"] > 0.55, (name, summary["approaches"][name])
     m = json.loads((repo / "metrics/embed_lr.json").read_text())
     assert sum(sum(r) for r in m["confusion_matrix"]["matrix"]) == 200
+    assert m["labelled"] == {"splits": ["train"], "rows": 0}
     pred = (repo / "predictions/embed_lr/test.jsonl").read_text().splitlines()
     assert len(pred) == 200 and len(json.loads(pred[0])["scores"]) == 2
     assert (repo / "data/embeddings/train.npy").is_file() and (repo / "reports/summary.md").is_file()
 
 
-def test_second_repro_runs_nothing(pipeline):
+def test_second_repro_runs_nothing_with_bytecode_written(pipeline):
     repo, _ = pipeline
+    # The stages ran with bytecode writing on (conftest.git_env): src/ holds __pycache__ now.
+    assert list((repo / "src/textclf/approaches").glob("__pycache__/*.pyc"))
+    run("python -c 'import textclf.approaches.centroid, textclf.approaches.llm, textclf.summary'", repo)
+    assert stale_stages(repo) == set()
     out = run("dvc repro", repo)
     assert ran_stages(out) == set(), out
     assert "Data and pipelines are up to date" in run("dvc status", repo)
@@ -48,7 +45,7 @@ def test_second_repro_runs_nothing(pipeline):
 
 def test_changing_C_reruns_only_its_stages(pipeline):
     repo, _ = pipeline
-    run(f"python -m textclf.params profile=ci data.local_dir={RT} classifier.C=0.05", repo)
+    run("python -m textclf.params profile=ci classifier.C=0.05", repo)
     out = run("dvc repro", repo)
     assert ran_stages(out) == {"fit@embed_lr", "predict@embed_lr", "ensemble@stack", "summary", "plots"}, out
     # metrics/ and plots/ are cache: false (in git): `dvc checkout` does not restore them.
@@ -67,7 +64,7 @@ def test_identical_runs_give_byte_identical_metrics(pipeline):
 def test_exp_run_with_hydra_override_and_metrics_diff(pipeline):
     repo, _ = pipeline
     # DVC recomposes params.yaml from conf/ with only the given overrides.
-    out = run(f"dvc exp run -S profile=ci -S data.local_dir={RT} -S classifier.C=0.01", repo)
+    out = run("dvc exp run -S profile=ci -S classifier.C=0.01", repo)
     assert ran_stages(out) == {"fit@embed_lr", "predict@embed_lr", "ensemble@stack", "summary", "plots"}, out
     diff = run("dvc metrics diff --json HEAD", repo)
     changed = json.loads(diff)
