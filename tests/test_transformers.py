@@ -72,6 +72,18 @@ def read_predictions(root: Path, name: str, split: str = "test") -> list[dict]:
     return [json.loads(line) for line in (root / "predictions" / name / f"{split}.jsonl").read_text().splitlines()]
 
 
+def declared_fit_outputs(name: str) -> list[str]:
+    """What dvc.yaml's fit@ declares for approach `name` (outs, metrics, plots): DVC fails
+    the stage when one is missing."""
+    do = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["fit"]["do"]
+    entries = [e for kind in ("outs", "metrics", "plots") for e in do.get(kind, [])]
+    return [(e if isinstance(e, str) else next(iter(e))).replace("${key}", name) for e in entries]
+
+
+def read_tsv(path: Path) -> list[list[str]]:
+    return [line.split("\t") for line in path.read_text().splitlines()]
+
+
 # ---------------------------------------------------------------- label mapping
 
 def test_label_matrix_maps_three_to_two_and_renormalises():
@@ -136,6 +148,11 @@ def test_three_label_model_mapped_to_two_through_the_stages(tiny_3label, tmp_pat
     metrics = run_stages(root, "ts", monkeypatch)
     assert metrics["rows"] == 10 and metrics["unparseable"] == 0 and metrics["kind"] == "task_specific"
     assert metrics["validation"]["rows"] == 6
+    # A one-shot fit has every output dvc.yaml declares: an empty summary and zero-row curves.
+    assert all((root / p).exists() for p in declared_fit_outputs("ts")), declared_fit_outputs("ts")
+    assert json.loads((root / "metrics/train/ts/metrics.json").read_text()) == {}
+    for curve in fit_stage.CURVES:
+        assert read_tsv(root / f"metrics/train/ts/plots/metrics/{curve}.tsv") == [["step", curve]]
     # The saved model is the one configured, in HF format, with its own 3 labels.
     saved = json.loads((root / "models/ts/config.json").read_text())
     assert saved["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
@@ -211,6 +228,41 @@ def test_finetune_is_seeded_and_keeps_the_best_validation_epoch(tiny_3label, tmp
     with pytest.raises(ValueError, match="unknown fine-tune settings"):
         finetune(tiny_3label, (train.texts, np.array(train.labels)), (val.texts, np.array(val.labels)), LABELS,
                  {**cfg, "epoch": 1}, tmp_path / "c", progress=False)
+
+
+def test_finetune_logs_each_epoch_to_dvclive_through_the_fit_stage(tiny_3label, tmp_path, monkeypatch):
+    """fit@ hands the fine-tune its dvclive log (metrics/train/<name>/): one row per epoch,
+    equal to the history it returns, a summary with the last and the kept epoch, every
+    output dvc.yaml declares, no timestamps, byte-identical across two identical runs; and
+    dvclive touches no DVC state (no dvc.yaml, no `dvc init` of the git repo it runs in)."""
+    splits = {"train": synthetic_split(48, 0, "train"), "validation": synthetic_split(16, 1, "validation"),
+              "test": synthetic_split(4, 2, "test")}
+    base = {"name": "tiny3", "hub_id": None, "source": "path", "path": str(tiny_3label), "sha256": None}
+    runs = []
+    for run in ("a", "b"):
+        root = project(tmp_path / run, splits, {"ft": {"kind": "task_specific", "input": "data/prepared", "params": "ft_cfg"}},
+                       ft_cfg=finetune_settings(base, epochs=3))
+        subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+        monkeypatch.chdir(root)
+        fit_stage.main(["ft"])
+        runs.append(root)
+    root = runs[0]
+    assert all((root / p).exists() for p in declared_fit_outputs("ft")), declared_fit_outputs("ft")
+    history = json.loads((root / "models/ft/finetune.json").read_text())
+    epochs = history["history"]
+    assert [h["epoch"] for h in epochs] == [1, 2, 3]
+    live = root / "metrics/train/ft"
+    for curve in fit_stage.CURVES:
+        rows = read_tsv(live / f"plots/metrics/{curve}.tsv")
+        assert rows[0] == ["step", curve]  # no timestamp column
+        assert [(int(step), float(value)) for step, value in rows[1:]] == [(h["epoch"], h[curve]) for h in epochs]
+    assert json.loads((live / "metrics.json").read_text()) == {
+        "train_loss": epochs[-1]["train_loss"], "validation_macro_f1": epochs[-1]["validation_macro_f1"], "step": 3,
+        "best_epoch": history["best_epoch"], "best_validation_macro_f1": history["best_validation_macro_f1"]}
+    files = {r: {p.relative_to(r): p.read_bytes() for p in sorted((r / "metrics/train").rglob("*")) if p.is_file()}
+             for r in runs}
+    assert files[runs[0]] == files[runs[1]] and len(files[runs[0]]) == 3
+    assert not list(root.rglob("dvc.yaml")) and not (root / ".dvc").exists()
 
 
 @pytest.mark.slow

@@ -55,6 +55,12 @@ def link_outside_paths(root: Path, paths: list[str | None]) -> None:
                 pass
 
 
+def link_from_params(root: Path) -> None:
+    """link_outside_paths for the paths params.yaml names (`make setup` runs it)."""
+    if (root / "params.yaml").is_file():
+        link_outside_paths(root, [(load_params(root).get("data") or {}).get("local_dir")])
+
+
 @dataclass
 class Context:
     root: Path
@@ -63,9 +69,8 @@ class Context:
     @classmethod
     def from_cwd(cls) -> "Context":
         root = Path.cwd()
-        ctx = cls(root, load_params(root))
-        link_outside_paths(root, [ctx.params.get("data", {}).get("local_dir")])
-        return ctx
+        link_from_params(root)
+        return cls(root, load_params(root))
 
     @property
     def seed(self) -> int:

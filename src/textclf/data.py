@@ -100,6 +100,15 @@ def load_hub(hub_id: str, revision: str | None, split_files: Mapping[str, str]) 
     }
 
 
+def hub_commit(hub_id: str, revision: str | None) -> str:
+    """The commit a hub revision (a branch such as main, a tag, or None) points at now. The
+    data stage records it in metrics/data.json: the hub is not a file DVC can hash, so a
+    moved revision shows up as a changed `source` in `dvc metrics diff` / git diff."""
+    from huggingface_hub import HfApi
+
+    return HfApi().dataset_info(hub_id, revision=revision).sha
+
+
 def load_raw(cfg: Mapping[str, Any], root: Path) -> tuple[dict[str, tuple[datasets.Dataset, str]], str]:
     """The configured splits as `datasets.Dataset`s, and which source was used."""
     split_files = {s: n for s, n in cfg["splits"].items() if n}
@@ -112,7 +121,8 @@ def load_raw(cfg: Mapping[str, Any], root: Path) -> tuple[dict[str, tuple[datase
     local = (root / local_dir).resolve() if local_dir else None
     if source == "hub" or (source == "auto" and cfg.get("hub_id") and hub_reachable()):
         try:
-            return load_hub(cfg["hub_id"], cfg.get("hub_revision"), split_files), f"hub:{cfg['hub_id']}"
+            loaded = load_hub(cfg["hub_id"], cfg.get("hub_revision"), split_files)
+            return loaded, f"hub:{cfg['hub_id']}@{hub_commit(cfg['hub_id'], cfg.get('hub_revision'))}"
         except Exception as exc:
             if source == "hub" or not local:
                 raise

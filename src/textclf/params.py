@@ -20,13 +20,11 @@ def compose(root: Path, overrides: list[str], output: Path | None = None) -> Pat
 
 
 def main() -> None:
-    import yaml
-
-    from .context import link_outside_paths
+    from .context import link_from_params
 
     root = Path.cwd()
     out = compose(root, sys.argv[1:])
-    link_outside_paths(root, [(yaml.safe_load(out.read_text()).get("data") or {}).get("local_dir")])
+    link_from_params(root)  # queued experiments resolve ../shared like the workspace
     print(f"wrote {out}")
 
 

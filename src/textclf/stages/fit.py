@@ -1,14 +1,62 @@
-"""Stage `fit@<approach>`: fit one approach and write models/<approach>/."""
+"""Stage `fit@<approach>`: fit one approach and write models/<approach>/, with its training
+log (dvclive) in metrics/train/<approach>/."""
 
 from __future__ import annotations
 
 import argparse
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator
+
+from dvclive import Live
 
 from ..approaches import module_for
 from ..context import Context, setup_logging
 from ..metrics import dump_json
+
+TRAIN_LOG = Path("metrics/train")
+# The per-epoch curves dvc.yaml's fit@ declares for every approach (in plots/metrics/).
+CURVES = ("train_loss", "validation_macro_f1")
+
+
+class TrainingLog(Live):
+    """dvclive's files and nothing else: the fit@ stage declares them in dvc.yaml. Its DVC
+    integration (finding or even `dvc init`-ing a repo, saving experiments, writing
+    dvc.yaml) stays off: DVC runs this stage, not the other way round."""
+
+    def _init_dvc(self) -> None:
+        pass
+
+
+def open_training_log(path: Path) -> TrainingLog:
+    # No report, no dvc.yaml, no experiment; log_metric writes no timestamps by default.
+    return TrainingLog(dir=str(path), save_dvc_exp=False, dvcyaml=None, report=None)
+
+
+@contextmanager
+def training_log(path: Path) -> Iterator[TrainingLog]:
+    """A dvclive log at `path` for one fit: metrics.json (the summary) and plots/metrics/*.tsv
+    (one row per step). On exit every curve in CURVES exists: an approach that fits in one
+    shot logs no epochs, and gets zero-row curves (DVC fails on a declared output that is
+    missing, and git keeps no empty folder)."""
+    live = open_training_log(path)
+    yield live
+    live.end()
+    for name in CURVES:
+        tsv = Path(live.plots_dir) / "metrics" / f"{name}.tsv"
+        if not tsv.exists():
+            tsv.parent.mkdir(parents=True, exist_ok=True)
+            tsv.write_text(f"step\t{name}\n")
+
+
+@dataclass
+class FitContext(Context):
+    """The stage's context plus the fit's training log: approaches that train in steps log
+    to `live` (read with getattr: other callers pass a plain Context)."""
+
+    live: Any = None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,12 +64,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("approach")
     args = parser.parse_args(argv)
     setup_logging()
-    ctx = Context.from_cwd()
+    ctx = FitContext.from_cwd()
     spec = ctx.approach(args.approach)
     out_dir = ctx.model_dir(args.approach)
     start = time.perf_counter()
-    module_for(spec["kind"]).fit(ctx, args.approach, out_dir)
+    with training_log(ctx.root / TRAIN_LOG / args.approach) as live:
+        ctx.live = live
+        module_for(spec["kind"]).fit(ctx, args.approach, out_dir)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
+    # Timings stay out of the training log: it is deterministic.
     dump_json({"fit_seconds": round(time.perf_counter() - start, 3)}, ctx.root / "metrics/timings" / f"fit_{args.approach}.json")
 
 

@@ -107,8 +107,10 @@ def fit(ctx, name: str, out_dir: Path) -> None:
         location, source = resolve(spec)
         log.info("Fine-tuning %s (%s, from %s)", spec["name"], location, source)
         train, val = ctx.split("train"), ctx.split("validation")
+        # fit@ hands its dvclive log over as ctx.live (stages/fit.py); other callers have none.
         report = finetune(location, (train.texts, train.labels), (val.texts, val.labels), ctx.label_names,
-                          {**(cfg.get("finetune") or {}), "max_length": max_length}, out_dir, ctx.device)
+                          {**(cfg.get("finetune") or {}), "max_length": max_length}, out_dir, ctx.device,
+                          live=getattr(ctx, "live", None))
         model_labels = list(ctx.label_names)
         log.info("Best epoch %d, validation macro-F1 %.4f", report["best_epoch"], report["best_validation_macro_f1"])
     else:

@@ -7,6 +7,10 @@ with the best validation macro-F1 kept and saved in Hugging Face format.
 
 A plain loop rather than `Trainer`: it needs no `accelerate`, and every source of
 randomness (head init, dropout, batch order) is one seeded generator away.
+
+Given a dvclive `Live` (the fit@ stage's, metrics/train/<name>/), each epoch's train loss
+and validation macro-F1 go to it too, step = epoch, the same rounded values as the
+returned history (no timestamps: the files are byte-identical across identical runs).
 """
 
 from __future__ import annotations
@@ -75,10 +79,11 @@ def predict_logits(model, tok, enc: Mapping[str, list], batch_size: int, device:
 
 def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tuple[list[str], np.ndarray],
              label_names: list[str], cfg: Mapping[str, Any], out_dir: Path, device: str = "cpu",
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, live=None) -> dict[str, Any]:
     """Train a classification head (and the encoder) on `train`, evaluate on
     `validation` after each epoch, save the best epoch's model + tokenizer to
-    `out_dir`. Returns the training history (no timings: it is deterministic)."""
+    `out_dir`. Returns the training history (no timings: it is deterministic), which
+    also goes, epoch by epoch, to `live` (a dvclive Live) when one is given."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
@@ -134,6 +139,11 @@ def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tu
         f1 = float(f1_score(validation[1], val_pred, average="macro"))
         history.append({"epoch": epoch, "train_loss": round(loss_sum / len(lengths), 6), "validation_macro_f1": round(f1, 6)})
         log.info("epoch %d: train loss %.4f, validation macro-F1 %.4f", epoch, loss_sum / len(lengths), f1)
+        if live is not None:
+            live.step = epoch  # the curves' x is the epoch, as in the history
+            for key in ("train_loss", "validation_macro_f1"):
+                live.log_metric(key, history[-1][key])
+            live.next_step()  # writes this epoch's summary: the curves grow while training runs
         if f1 > best_f1:  # ties keep the earlier epoch
             best_f1, best_state = f1, {k: v.detach().clone() for k, v in model.state_dict().items()}
     bar.close()
@@ -145,5 +155,7 @@ def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tu
     tok.save_pretrained(str(out_dir))
     report = {"settings": c, "history": history, "best_epoch": best_epoch,
               "best_validation_macro_f1": round(best_f1, 6)}
+    if live is not None:  # the kept epoch, beside the last one's values (written when the log ends)
+        live.summary.update(best_epoch=best_epoch, best_validation_macro_f1=report["best_validation_macro_f1"])
     (out_dir / "finetune.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
