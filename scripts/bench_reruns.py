@@ -108,6 +108,8 @@ def main() -> None:
     out, secs = sh("dvc repro", repo)
     row("`classifier.C=0.5`, `dvc repro`", ran(out), secs)
     sh("git checkout -q -- params.yaml && dvc repro", repo)
+    # What a user shares: the run committed (dvc.lock names the outputs) and pushed.
+    sh("git add -A && git -c user.name=bench -c user.email=bench@example.invalid commit -qm 'bench run'", repo)
     _, push = sh("dvc push -q", repo)
     other = repo.with_name(repo.name + "-pulled")
     sh(f"git clone -q {repo} {other}", repo.parent)

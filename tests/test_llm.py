@@ -226,3 +226,19 @@ def test_sigkill_midway_resumes_without_repeating_finished_requests(tmp_path):
         t = json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
         assert t["cache_hits"] == len(done) and t["requests"] == len(second)
         assert len(read_jsonl(proj / "predictions/llm/test.jsonl")) == len(texts)
+
+
+def test_top_k_orders_as_llama_cpp_python_does():
+    """serve.top_k picks what `sorted(zip(logprobs, range(n)), reverse=True)[:k]` picks
+    (highest first, ties to the higher id) without sorting the vocabulary."""
+    import numpy as np
+
+    from textclf.approaches.llm.serve import top_k
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n = int(rng.integers(1, 3000))
+        # many ties in half the trials (integers), none in the other half
+        x = (rng.integers(-4, 3, n) if trial % 2 else rng.standard_normal(n)).astype(np.float32)
+        k = int(rng.integers(0, 15))
+        assert top_k(x, k).tolist() == [i for _, i in sorted(zip(x, range(n)), reverse=True)[:k]], (n, k)

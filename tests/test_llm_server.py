@@ -78,6 +78,35 @@ def test_modes_end_to_end_and_cached_rerun(smol, tmp_path, mode):
     assert [o.response for o in again] == [o.response for o in outcomes]
 
 
+def test_sampled_row_logprobs_equal_llama_cpp_pythons_own(smol):
+    """The server computes logprobs from the rows sampling reads (logits_all off); the same
+    requests against llama-cpp-python's own logprobs (logits_all on) give identical replies:
+    text, usage, and every returned position's token, logprob and top list."""
+    import groq
+
+    cfg, path, url = smol
+    messages = [[{"role": "system", "content": "Answer with one word: positive or negative."},
+                 {"role": "user", "content": f"Review: {t}"}]
+                for t in ("A wonderful, moving film.", "Boring and far too long.", "Meh.", "Ça alors, quel film !")]
+
+    def replies(base_url):
+        api = groq.Groq(api_key="unused", base_url=base_url, max_retries=0, timeout=60)
+        out = []
+        for m in messages:
+            r = api.chat.completions.create(model="any", temperature=0, max_tokens=5, seed=0, logprobs=True,
+                                            top_logprobs=10, messages=m)
+            out.append((r.choices[0].message.content, r.usage.prompt_tokens, r.usage.completion_tokens,
+                        [(c.token, c.logprob, [(t.token, t.logprob) for t in c.top_logprobs])
+                         for c in r.choices[0].logprobs.content]))
+        return out
+
+    ours = replies(url)
+    with LocalServer(path, n_threads=2, n_ctx=1024, library_logprobs=True) as library_url:
+        theirs = replies(library_url)
+    assert ours == theirs
+    assert all(len(r[3]) == r[2] >= 1 and len(r[3][0][2]) >= 10 for r in ours)  # a position per token
+
+
 def test_logprob_mode_refuses_labels_sharing_a_first_token(smol):
     _, path, _ = smol
     check_logprob_labels(path, ["negative", "positive"])
@@ -108,14 +137,16 @@ def test_ci_profile_through_dvc_reruns_from_cache(tmp_path):
 
     sh("git init -q && git add -A && git commit -qm init")
     sh(f"python -m textclf.params profile=ci data.local_dir={RT} data.limits.train=60 data.limits.validation=20 data.limits.test=16 llm.cache.dir={tmp_path / 'cache'}")
-    sh("dvc repro predict@llm")
+    assert "Starting llama.cpp server" in sh("dvc repro predict@llm")
     m = json.loads((proj / "metrics/llm.json").read_text())
     first = (proj / "metrics/llm.json").read_bytes()
     t = json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
     assert m["rows"] == 16 and m["details"]["test"]["rows"] == 16 and t["requests"] >= 16
     assert len(read_jsonl(proj / "predictions/llm/test.jsonl")) == 16
     assert "Data and pipelines are up to date" in sh("dvc repro predict@llm")
-    sh("dvc repro -f -s predict@llm")
+    cached_run = sh("dvc repro -f -s predict@llm")
     t2 = json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
     assert t2["requests"] == 0 and t2["cache_hits"] == 16
     assert (proj / "metrics/llm.json").read_bytes() == first
+    # Every reply was cached: no server was started to serve none of them.
+    assert "Starting llama.cpp server" not in cached_run and "Running stage 'predict@llm'" in cached_run

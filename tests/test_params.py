@@ -28,3 +28,13 @@ def test_groups_overrides_and_profiles(tmp_path):
     assert p["classifier"]["C"] == 0.5 and p["device"]["name"] == "auto"
     p = composed(tmp_path, "data=bbc_news", "~approach@approaches.label_desc")
     assert p["data"]["label_names"][3] == "sports" and "label_desc" not in p["approaches"]
+
+
+def test_a_null_data_path_is_refused_before_dvc_renders_dvc_yaml(tmp_path):
+    import pytest
+
+    from textclf.params import check
+
+    check(composed(tmp_path))
+    with pytest.raises(SystemExit, match="data.local_dir is null: the data stage depends on that folder"):
+        check(composed(tmp_path, "data.local_dir=null"))

@@ -19,11 +19,21 @@ def compose(root: Path, overrides: list[str], output: Path | None = None) -> Pat
     return output
 
 
+def check(params: dict) -> None:
+    """What dvc.yaml needs of the params before DVC can even render it."""
+    if not (params.get("data") or {}).get("local_dir"):
+        raise SystemExit("data.local_dir is null: the data stage depends on that folder (dvc.yaml), so it must "
+                         "name one. For data read only from the hub, point it at an empty folder in the repo.")
+
+
 def main() -> None:
+    import yaml
+
     from .context import link_from_params
 
     root = Path.cwd()
     out = compose(root, sys.argv[1:])
+    check(yaml.safe_load(out.read_text()))
     link_from_params(root)  # queued experiments resolve ../shared like the workspace
     print(f"wrote {out}")
 

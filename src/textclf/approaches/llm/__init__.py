@@ -28,7 +28,7 @@ import numpy as np
 from ...context import settings
 from .. import UNPARSEABLE, Labelled, Prediction
 from . import client, prompts
-from .cache import ResponseCache
+from .cache import ResponseCache, request_key
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,10 @@ def api_key(cfg: Mapping[str, Any], root: Path) -> str:
 
 
 @contextmanager
-def endpoint(cfg: Mapping[str, Any], root: Path, logprobs: bool = True) -> Iterator[str | None]:
-    """base_url for the client: the configured one, or a llama.cpp server started here."""
-    if cfg.get("base_url") or cfg["provider"] != "local":
+def endpoint(cfg: Mapping[str, Any], root: Path, needed: bool = True) -> Iterator[str | None]:
+    """base_url for the client: the configured one, or a llama.cpp server started here, only
+    when `needed` (a fully cached run sends nothing, so it starts no server)."""
+    if cfg.get("base_url") or cfg["provider"] != "local" or not needed:
         yield cfg.get("base_url")
         return
     from ...resolve import resolve
@@ -132,7 +133,7 @@ def endpoint(cfg: Mapping[str, Any], root: Path, logprobs: bool = True) -> Itera
     location, _ = resolve(cfg["model"])
     srv = cfg.get("server") or {}
     with LocalServer(location, n_threads=int(srv.get("n_threads") or 2), n_ctx=int(srv.get("n_ctx") or 2048),
-                     startup_timeout=float(srv.get("startup_timeout") or 180), logits_all=logprobs) as url:
+                     startup_timeout=float(srv.get("startup_timeout") or 180)) as url:
         yield url
 
 
@@ -166,6 +167,13 @@ def requests_for(conf: Mapping[str, Any], texts: list[str]) -> list[dict[str, An
     return [{"model": conf["model"], "decoding": conf["decoding"],
              "messages": prompts.build_messages(conf["prompts"], conf["mode"], conf["labels"], t, shots,
                                                 conf["positive"])} for t in texts]
+
+
+def all_cached(requests: list[dict[str, Any]], cache: ResponseCache | None) -> bool:
+    if cache is None:
+        return False
+    have = cache.keys()
+    return all(request_key(r) in have for r in requests)
 
 
 def send_all(cfg: Mapping[str, Any], conf: Mapping[str, Any], requests: list[dict[str, Any]], base_url: str | None,
@@ -219,7 +227,7 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     key = api_key(cfg, ctx.root)
     start = time.perf_counter()
     try:
-        with endpoint(cfg, ctx.root, logprobs=bool(conf["decoding"].get("logprobs"))) as base_url:
+        with endpoint(cfg, ctx.root, needed=not all_cached(requests, cache)) as base_url:
             outcomes, stats = send_all(cfg, conf, requests, base_url, key, cache, policy, desc=f"{name}/{split}")
     finally:
         if cache:

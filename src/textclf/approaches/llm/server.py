@@ -26,9 +26,9 @@ class LocalServer:
 
     def __init__(self, model_path: Path, n_threads: int = 2, n_ctx: int = 2048, alias: str | None = None,
                  host: str = "127.0.0.1", port: int | None = None, startup_timeout: float = 180.0,
-                 logits_all: bool = True):
+                 library_logprobs: bool = False):
         self.model_path, self.n_threads, self.n_ctx, self.alias = Path(model_path), n_threads, n_ctx, alias
-        self.logits_all = logits_all
+        self.library_logprobs = library_logprobs  # the slower path (serve.py), for benchmarks
         self.host, self.port, self.startup_timeout = host, port, startup_timeout
         self.proc: subprocess.Popen | None = None
 
@@ -52,11 +52,17 @@ class LocalServer:
                "--host", self.host, "--port", str(self.port), "--n_threads", str(self.n_threads), "--n_ctx", str(self.n_ctx)]
         if self.alias:
             cmd += ["--model_alias", self.alias]
-        if not self.logits_all:
-            cmd += ["--no_logits_all"]
-        # llama.cpp's OpenMP threads spin while waiting for each other; on a shared CPU
-        # that made each review 5-10x slower here (2 s -> 19 s). Passive waiting fixes it.
-        env = {"OMP_WAIT_POLICY": "passive", **os.environ}
+        if self.library_logprobs:
+            cmd += ["--library_logprobs"]
+        # llama.cpp's OpenMP threads spin while waiting for each other. Spinning without
+        # bound (OMP_WAIT_POLICY=active, or libgomp's default on a crowded CPU) starves the
+        # client and other jobs: 5-10x slower reviews were seen on a shared machine. Not
+        # spinning at all (passive) costs a wake-up per op: 4.2-4.8 reviews/s against 5.2-5.4
+        # with a short spin (GOMP_SPINCOUNT=10000), Qwen 0.5B on 2 idle cores; equal with a
+        # core busy. A user's own OMP_WAIT_POLICY / GOMP_SPINCOUNT wins.
+        env = dict(os.environ)
+        if "OMP_WAIT_POLICY" not in env:
+            env.setdefault("GOMP_SPINCOUNT", "10000")
         log.info("Starting llama.cpp server on %s (%s)", self.base_url, self.model_path.name)
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + self.startup_timeout
