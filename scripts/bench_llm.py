@@ -171,8 +171,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-llm-"))
     params = yaml.safe_load(compose(root, [f"llm={a.llm}"], tmp / "params.yaml").read_text())
     cfg, seed = params["llm"], params["seed"]
-    splits, _ = data.prepare(params["data"], root, seed)
-    labels = list(params["data"]["label_names"])
+    splits, report = data.prepare(params["data"], root, seed)
+    labels = report.label_names  # declared or inferred (data.label_names may be null)
     texts, gold = splits["test"].texts[: a.limit], splits["test"].labels[: a.limit]
     location, _ = resolve(cfg["model"])
     print(f"{cfg['model']['name']}: {len(texts)} test reviews, load average {os.getloadavg()}", flush=True)

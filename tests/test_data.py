@@ -100,3 +100,60 @@ def test_hub_source_without_network_fails_clearly(data_cfg, tmp_path, monkeypatc
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataError, match="hub is not reachable and data.local_dir is not set"):
         prepare({**data_cfg, "source": "auto", "hub_id": "cornell-movie-review-data/rotten_tomatoes"}, tmp_path, 0)
+
+
+# ---------------------------------------------------------------- label names inferred (data.label_names null)
+
+def test_label_names_from_a_classlabel_feature(data_cfg, tmp_path):
+    import datasets
+
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["sad", "happy", "angry"])})
+    for split, n in (("train", 12), ("validation", 6), ("test", 6)):
+        rows = {"text": [f"{split} text {i}" for i in range(n)], "label": [i % 3 for i in range(n)]}
+        (tmp_path / "d").mkdir(exist_ok=True)
+        datasets.Dataset.from_dict(rows, features=features).to_parquet(str(tmp_path / "d" / f"{split}.parquet"))
+    splits, report = prepare(cfg_for(data_cfg, tmp_path / "d", label_names=None), tmp_path, 0)
+    # The feature's order, not sorted: indices keep their meaning.
+    assert (report.label_names, report.label_names_from) == (["sad", "happy", "angry"], "ClassLabel")
+    assert splits["test"].labels == [0, 1, 2, 0, 1, 2]
+    # Declared names must still agree with the feature.
+    with pytest.raises(DataError, match=r"label names \['sad', 'happy', 'angry'\] differ from data.label_names"):
+        prepare(cfg_for(data_cfg, tmp_path / "d", label_names=["angry", "happy", "sad"]), tmp_path, 0)
+
+
+def test_label_names_from_distinct_strings(data_cfg, tmp_path):
+    names = ["weather_query", "alarm_set", "play_music"]
+    rows = [{"text": f"utterance {i}", "label": names[i % 3]} for i in range(45)]
+    write_jsonl(tmp_path / "d/train.jsonl", rows[:30])
+    write_jsonl(tmp_path / "d/validation.jsonl", rows[30:36])
+    write_jsonl(tmp_path / "d/test.jsonl", rows[36:])
+    splits, report = prepare(cfg_for(data_cfg, tmp_path / "d", label_names=None), tmp_path, 0)
+    assert (report.label_names, report.label_names_from) == (["alarm_set", "play_music", "weather_query"], "distinct strings")
+    assert splits["train"].labels[:3] == [2, 0, 1]
+    write_prepared(splits, report.label_names, tmp_path / "out")
+    assert json.loads((tmp_path / "out/labels.json").read_text()) == {"label_names": ["alarm_set", "play_music", "weather_query"]}
+    # Declared names are used as given, and say so.
+    _, report = prepare(cfg_for(data_cfg, tmp_path / "d", label_names=names), tmp_path, 0)
+    assert (report.label_names, report.label_names_from) == (names, "config")
+
+
+def test_integer_labels_without_names_say_what_to_add(data_cfg, tiny_dataset, tmp_path):
+    with pytest.raises(DataError, match=r"'label' holds integer labels \(0, 1\) and no label names: set data.label_names"):
+        prepare(cfg_for(data_cfg, tiny_dataset, label_names=None), tmp_path, 0)
+
+
+def test_real_hwu64_mirror_with_its_one_file_config(tmp_path):
+    """conf/data/hwu64.yaml (source, path, columns) over the defaults: 64 intents inferred."""
+    import yaml
+
+    from conftest import REPO, SHARED_DATA
+    from textclf.params import compose
+
+    if not (SHARED_DATA / "hwu64").is_dir():
+        pytest.skip("no hwu64 mirror")
+    cfg = yaml.safe_load(compose(REPO, ["data=hwu64"], tmp_path / "params.yaml").read_text())["data"]
+    splits, report = prepare(cfg, REPO, 42)
+    assert report.label_names_from == "distinct strings" and len(report.label_names) == 64
+    assert report.label_names[:2] == ["alarm_query", "alarm_remove"]
+    assert {s: len(v.texts) for s, v in splits.items()} == {"train": 7712, "validation": 933, "test": 1032}

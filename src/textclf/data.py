@@ -2,7 +2,8 @@
 the splits the rest of the pipeline reads.
 
 Any dataset of the same shape works through config alone: a text column, a label
-column holding integer indices into `label_names` or the label names themselves.
+column holding integer indices into `label_names` or the label names themselves. With
+`label_names` null the label set is inferred (infer_label_names) and reported.
 Bad input either stops the run with an error naming the file and row, or, where the
 config says `drop`, is removed and counted in the report; nothing is dropped silently.
 """
@@ -44,6 +45,8 @@ class Split:
 class Report:
     source: str = ""
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    label_names: list[str] = field(default_factory=list)
+    label_names_from: str = ""  # config | ClassLabel | distinct strings
 
     def add(self, split: str, key: str, n: int = 1) -> None:
         self.counts.setdefault(split, {}).setdefault(key, 0)
@@ -134,6 +137,56 @@ def load_raw(cfg: Mapping[str, Any], root: Path) -> tuple[dict[str, tuple[datase
     return load_local(local, split_files), "local"
 
 
+# ---------------------------------------------------------------- label set
+
+def check_columns(ds: datasets.Dataset, origin: str, cfg: Mapping[str, Any]) -> None:
+    missing = [c for c in (cfg["text_column"], cfg["label_column"]) if c not in ds.column_names]
+    if missing:
+        raise DataError(
+            f"{origin}: missing column(s) {missing}; found {ds.column_names}. "
+            "Set data.text_column / data.label_column."
+        )
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lstrip("-").isdigit()
+    return isinstance(value, (int, np.integer, float)) and not isinstance(value, bool)
+
+
+def infer_label_names(raw: Mapping[str, tuple[datasets.Dataset, str]], cfg: Mapping[str, Any]) -> tuple[list[str], str]:
+    """The label set and where it came from: `config` (data.label_names as given), else
+    `ClassLabel` (the label feature's names, the same in every split), else
+    `distinct strings` (the sorted distinct labels of all splits). Integer labels carry no
+    names: an error says to declare them."""
+    if cfg.get("label_names"):
+        return list(cfg["label_names"]), "config"
+    label_col = cfg["label_column"]
+    for ds, origin in raw.values():
+        check_columns(ds, origin, cfg)
+    class_labels = {origin: list(ds.features[label_col].names) for ds, origin in raw.values()
+                    if isinstance(ds.features[label_col], datasets.ClassLabel)}
+    if class_labels:
+        distinct = {tuple(n) for n in class_labels.values()}
+        if len(distinct) > 1 or len(class_labels) < len(raw):
+            raise DataError(f"The label column's ClassLabel names differ between splits ({class_labels}, "
+                            f"{len(class_labels)} of {len(raw)} splits have one): set data.label_names.")
+        return list(distinct.pop()), "ClassLabel"
+    values = {v for ds, _ in raw.values() for v in ds[label_col] if v is not None}
+    integers = sorted(str(v) for v in values if _is_integer(v))
+    if integers:
+        raise DataError(
+            f"Column {label_col!r} holds integer labels ({', '.join(integers[:5])}{', ...' if len(integers) > 5 else ''}) "
+            "and no label names: set data.label_names to the names in index order, e.g. [negative, positive]."
+        )
+    if not all(isinstance(v, str) for v in values):
+        odd = sorted({type(v).__name__ for v in values if not isinstance(v, str)})
+        raise DataError(f"Column {label_col!r} holds {odd} labels: set data.label_names, or store labels as strings.")
+    if len(values) < 2:
+        raise DataError(f"Column {label_col!r} has {len(values)} distinct label(s) {sorted(values)}: a classifier needs two or more.")
+    return sorted(values), "distinct strings"
+
+
 # ---------------------------------------------------------------- validation
 
 def _label_index(value: Any, label_names: list[str]) -> int | None:
@@ -155,13 +208,8 @@ def _label_index(value: Any, label_names: list[str]) -> int | None:
 def validate_split(
     ds: datasets.Dataset, split: str, origin: str, cfg: Mapping[str, Any], report: Report
 ) -> Split:
+    check_columns(ds, origin, cfg)
     text_col, label_col = cfg["text_column"], cfg["label_column"]
-    missing = [c for c in (text_col, label_col) if c not in ds.column_names]
-    if missing:
-        raise DataError(
-            f"{origin}: missing column(s) {missing}; found {ds.column_names}. "
-            "Set data.text_column / data.label_column."
-        )
     # A ClassLabel feature stores indices; its names must agree with the declared set.
     feature = ds.features[label_col]
     if isinstance(feature, datasets.ClassLabel) and list(feature.names) != list(cfg["label_names"]):
@@ -249,7 +297,11 @@ def carve_validation(train: Split, fraction: float, seed: int) -> tuple[Split, S
 
 def prepare(cfg: Mapping[str, Any], root: Path, seed: int) -> tuple[dict[str, Split], Report]:
     raw, source = load_raw(cfg, root)
-    report = Report(source=source)
+    names, names_from = infer_label_names(raw, cfg)
+    if names_from != "config":
+        log.info("data.label_names is null: %d label names inferred (%s): %s", len(names), names_from, names)
+    cfg = {**cfg, "label_names": names}
+    report = Report(source=source, label_names=names, label_names_from=names_from)
     splits = {name: validate_split(ds, name, origin, cfg, report) for name, (ds, origin) in raw.items()}
     resolve_cross_split_duplicates(splits, cfg.get("on_cross_split_duplicate", "error"), report)
     if "validation" not in splits:

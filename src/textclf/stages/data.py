@@ -17,10 +17,12 @@ def main() -> None:
     ctx = Context.from_cwd()
     cfg = ctx.params["data"]
     splits, report = prepare(cfg, ctx.root, ctx.seed)
-    write_prepared(splits, cfg["label_names"], ctx.root / PREPARED)
+    # The label set as used (declared or inferred): later stages read it from labels.json.
+    write_prepared(splits, report.label_names, ctx.root / PREPARED)
     for split, counts in report.counts.items():
         log.info("%s: %s", split, ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    dump_json({"dataset": cfg["name"], "source": report.source, "splits": report.counts}, ctx.root / "metrics/data.json")
+    dump_json({"dataset": cfg["name"], "source": report.source, "label_names_from": report.label_names_from,
+               "label_names": report.label_names, "splits": report.counts}, ctx.root / "metrics/data.json")
 
 
 if __name__ == "__main__":
