@@ -28,6 +28,22 @@ def test_label_descriptions_are_checked_against_labels():
         descriptions_for(["neg"], {"neg": ["  "]})
 
 
+def test_label_descriptions_from_the_template():
+    labels = ["alarm_query", "play_music"]
+    assert descriptions_for(labels, None, "{label}") == [["alarm query"], ["play music"]]
+    assert descriptions_for(labels, None, "A request: {label} {x}") == [["A request: alarm query {x}"],
+                                                                        ["A request: play music {x}"]]
+    # Given descriptions win over the template.
+    assert descriptions_for(["neg"], {"neg": "bad"}, "{label}") == [["bad"]]
+    with pytest.raises(ValueError, match=r"data.label_description_template must contain \{label\}, got 'A request'"):
+        descriptions_for(labels, None, "A request")
+    with pytest.raises(ValueError, match=r"data.label_description_template must contain \{label\}, got None"):
+        descriptions_for(labels, None, None)
+    with pytest.raises(ValueError, match=r"data.label_descriptions: labels without descriptions \['play_music'\].*"
+                                         r"set data.label_descriptions to null"):
+        descriptions_for(labels, {"alarm_query": ["alarm"]}, "{label}")
+
+
 def test_logreg_params_and_registry():
     clf = build({"C": 0.5, "max_iter": 50, "seed": 1})
     assert (clf.C, clf.max_iter, clf.random_state) == (0.5, 50, 1)
