@@ -24,10 +24,13 @@ RT = (REPO.parent / "shared" / "data" / "rotten_tomatoes").resolve()
 
 
 def smollm2_cfg() -> dict:
-    common = yaml.safe_load((REPO / "conf/llm/common.yaml").read_text())
-    own = yaml.safe_load((REPO / "conf/llm/smollm2.yaml").read_text())
-    own.pop("defaults")
-    return {**common, **own}
+    """The `llm` params of llm=smollm2 as composed (the prompts interpolate data.task)."""
+    import tempfile
+
+    from textclf.params import compose
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return yaml.safe_load(compose(REPO, ["llm=smollm2"], Path(tmp) / "params.yaml").read_text())["llm"]
 
 
 @pytest.fixture(scope="module")

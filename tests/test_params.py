@@ -38,3 +38,35 @@ def test_a_null_data_path_is_refused_before_dvc_renders_dvc_yaml(tmp_path):
     check(composed(tmp_path))
     with pytest.raises(SystemExit, match="data.local_dir is null: the data stage depends on that folder"):
         check(composed(tmp_path, "data.local_dir=null"))
+
+
+def test_a_dataset_config_gets_every_data_default(tmp_path):
+    """conf/data/hwu64.yaml gives only source, path and columns: every other data key comes
+    from conf/data/defaults.yaml, and the LLM prompts get the generic task wording."""
+    defaults = yaml.safe_load((REPO / "conf/data/defaults.yaml").read_text())
+    p = composed(tmp_path, "data=hwu64")
+    assert set(p["data"]) == set(defaults)
+    assert p["data"]["label_names"] is None and p["data"]["label_descriptions"] is None
+    assert p["data"]["label_description_template"] == "{label}" and p["data"]["name"] == "hwu64"
+    assert p["data"]["task"] == {"instruction": "You classify texts into categories.", "item": "text", "item_label": "Text"}
+    assert p["llm"]["prompts"] == {
+        "label_system": "You classify texts into categories. Answer with exactly one word, one of: {labels}.",
+        "score_system": "You rate how {positive} a text is. Answer with only a number between 0 and 1 "
+                        "(0 = not {positive} at all, 1 = clearly {positive}).",
+        "user": "Text: {text}",
+    }
+    # Every dataset config names only keys the defaults know (a typo would add a new one).
+    for path in (REPO / "conf/data").glob("*.yaml"):
+        assert set(yaml.safe_load(path.read_text())) <= set(defaults), path.name
+
+
+def test_rotten_tomatoes_prompts_are_the_seed_wording(tmp_path):
+    """Byte-identical to the prompts before they came from data.task: the LLM reply cache and
+    its metrics stay valid."""
+    for llm in ("qwen", "smollm2", "groq"):
+        assert composed(tmp_path, f"llm={llm}")["llm"]["prompts"] == {
+            "label_system": "You classify movie reviews by sentiment. Answer with exactly one word, one of: {labels}.",
+            "score_system": "You rate how {positive} a movie review is. Answer with only a number between 0 and 1 "
+                            "(0 = not {positive} at all, 1 = clearly {positive}).",
+            "user": "Review: {text}",
+        }
