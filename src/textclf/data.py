@@ -149,9 +149,12 @@ def check_columns(ds: datasets.Dataset, origin: str, cfg: Mapping[str, Any]) -> 
 
 
 def _is_integer(value: Any) -> bool:
+    """An index rather than a name (as _label_index reads it): 3, 3.0, "3"."""
     if isinstance(value, str):
         return value.strip().lstrip("-").isdigit()
-    return isinstance(value, (int, np.integer, float)) and not isinstance(value, bool)
+    if isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def infer_label_names(raw: Mapping[str, tuple[datasets.Dataset, str]], cfg: Mapping[str, Any]) -> tuple[list[str], str]:
