@@ -40,3 +40,21 @@ def test_bad_backend_and_device():
     with pytest.raises(ValueError, match="device.name must be cpu, cuda or auto"):
         resolve_device("tpu")
     assert resolve_device("auto") in {"cpu", "cuda"}
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_texts_past_the_token_limit_are_counted(minilm_dir, backend):
+    """Both backends cut at max_seq_length and say how many texts they cut; a 1 MB text embeds."""
+    emb = Embedder(minilm_dir, {**MINILM, "backend": backend, "max_seq_length": 16})
+    tok, limit = emb.token_limit()
+    assert limit == 16
+    huge = "a gorgeous, moving film " * 40_000
+    texts = TEXTS + [huge, "word " * 14, "word " * 15]  # 14 words + 2 special tokens fit in 16
+    assert emb.count_truncated(texts) == 2
+    vecs = emb.encode(texts, progress=False)
+    assert vecs.shape[0] == len(texts) and np.isfinite(vecs).all()
+
+
+def test_auto_backend_is_onnx_on_cpu_and_torch_elsewhere(minilm_dir):
+    assert Embedder(minilm_dir, {**MINILM, "backend": "auto"}, "cpu").backend == "onnx"
+    assert Embedder(minilm_dir, {**MINILM, "backend": "auto"}, "cuda").backend == "torch"

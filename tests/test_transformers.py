@@ -230,6 +230,66 @@ def test_finetune_is_seeded_and_keeps_the_best_validation_epoch(tiny_3label, tmp
                  {**cfg, "epoch": 1}, tmp_path / "c", progress=False)
 
 
+def test_finetune_stops_early_and_keeps_the_best_epoch(tiny_3label, tmp_path):
+    """epochs is a ceiling: after `patience` epochs without a better validation macro-F1
+    training stops; the kept checkpoint and the report say which epoch and why."""
+    from textclf.approaches.task_specific.finetune import finetune
+
+    # Separable by one word: validation macro-F1 reaches its plateau in a few epochs.
+    train, val = synthetic_split(64, 0, "train"), synthetic_split(16, 1, "val")
+    cfg = {**finetune_settings({})["finetune"], "epochs": 12, "patience": 1, "lr": 5e-4, "max_length": 32}
+    rep = finetune(tiny_3label, (train.texts, np.array(train.labels)), (val.texts, np.array(val.labels)),
+                   LABELS, cfg, tmp_path / "a", progress=False)
+    f1s = [h["validation_macro_f1"] for h in rep["history"]]
+    assert rep["stopped_early"] and rep["epochs_run"] == len(f1s) < 12
+    # It stopped one epoch after the best (patience 1), and no epoch before that stop beat it.
+    assert rep["best_epoch"] == len(f1s) - 1 and f1s[-1] <= f1s[-2] == max(f1s)
+    assert rep["truncated_rows"] == {"train": 0, "validation": 0}
+    with pytest.raises(ValueError, match="patience must be >= 1 or null"):
+        finetune(tiny_3label, (train.texts, np.array(train.labels)), (val.texts, np.array(val.labels)), LABELS,
+                 {**cfg, "patience": 0}, tmp_path / "b", progress=False)
+
+
+def test_head_learning_rate_applies_to_the_new_head_only(tiny_3label):
+    """head_lr reaches exactly the parameters the checkpoint lacked (a fresh head for a
+    different label count); null keeps one learning rate, in the same two groups as before."""
+    from transformers import AutoModelForSequenceClassification
+
+    from textclf.approaches.task_specific.finetune import DEFAULTS, param_groups
+
+    model, info = AutoModelForSequenceClassification.from_pretrained(
+        tiny_3label, num_labels=2, ignore_mismatched_sizes=True, output_loading_info=True)
+    head = {k[0] if isinstance(k, tuple) else k for k in info["mismatched_keys"]} | set(info["missing_keys"])
+    assert head == {"classifier.weight", "classifier.bias"}
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = param_groups(model, {**DEFAULTS, "head_lr": 1e-3}, head)
+    with_lr = [g for g in groups if "lr" in g]
+    assert {names[id(p)] for g in with_lr for p in g["params"]} == head and {g["lr"] for g in with_lr} == {1e-3}
+    assert sum(len(g["params"]) for g in groups) == len(names)
+    plain = param_groups(model, DEFAULTS, head)
+    assert len(plain) == 2 and not any("lr" in g for g in plain)
+    assert [g["weight_decay"] for g in plain] == [DEFAULTS["weight_decay"], 0.0]
+
+
+def test_long_texts_are_cut_and_counted(tiny_3label, tmp_path, monkeypatch):
+    """A 1 MB text goes through the classifier (cut to max_length tokens) and is counted."""
+    from transformers import AutoTokenizer
+
+    from textclf.tokens import count_truncated
+
+    tok = AutoTokenizer.from_pretrained(tiny_3label)
+    huge = "the movie was great and " * 42_000  # about 1 MB
+    assert count_truncated(tok, ["short one", huge, "word " * 46, "word " * 47], 48) == 2  # 46 words + 2 specials fit
+    splits = {s: synthetic_split(n, i, s) for i, (s, n) in enumerate([("train", 8), ("validation", 6), ("test", 10)])}
+    splits["test"].texts[3] = huge
+    approaches = {"ts": {"kind": "task_specific", "input": "data/prepared", "params": "ts_cfg"}}
+    root = project(tmp_path, splits, approaches,
+                   ts_cfg=pretrained_settings(tiny_3label, {"negative": "negative", "positive": "positive"}, ["neutral"]))
+    metrics = run_stages(root, "ts", monkeypatch)
+    assert metrics["rows"] == 10 and metrics["details"]["test"] == {"max_length": 64, "truncated_rows": 1}
+    assert metrics["details"]["validation"]["truncated_rows"] == 0
+
+
 def test_finetune_logs_each_epoch_to_dvclive_through_the_fit_stage(tiny_3label, tmp_path, monkeypatch):
     """fit@ hands the fine-tune its dvclive log (metrics/train/<name>/): one row per epoch,
     equal to the history it returns, a summary with the last and the kept epoch, every

@@ -124,6 +124,20 @@ class Embedder:
         assert out is not None
         return out
 
+    def token_limit(self):
+        """(tokenizer, max tokens per text) of this backend: longer texts are cut to it."""
+        if self.backend == "torch":
+            st = self._sentence_transformer()
+            return st.tokenizer, int(st.max_seq_length)
+        _, tok = self._session()
+        return tok, int(self.max_len or tok.model_max_length)
+
+    def count_truncated(self, texts: Sequence[str]) -> int:
+        from .tokens import count_truncated
+
+        tok, limit = self.token_limit()
+        return count_truncated(tok, texts, limit)
+
     def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
         if not texts:
             raise ValueError("nothing to embed")

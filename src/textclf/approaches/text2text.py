@@ -155,11 +155,16 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     texts = ctx.split(split).texts
     prompts = [meta["prompt"].replace("{text}", t) for t in texts]
     words = meta["label_words"]
+    from ...tokens import count_truncated
+
+    # The prompt (question first) is cut to max_length tokens: how many lose their end.
+    info = {"max_length": int(meta["max_length"]),
+            "truncated_rows": count_truncated(tok, prompts, int(meta["max_length"]))}
     if meta["mode"] == "score":
         ll = label_loglik(model, tok, prompts, words, meta["max_length"], batch_size, ctx.device)
         probs = np.exp(ll - ll.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
-        return Prediction(probs.argmax(axis=1).astype(np.int64), probs, "probability")
+        return Prediction(probs.argmax(axis=1).astype(np.int64), probs, "probability", info=info)
     generated = generate(model, tok, prompts, meta["max_length"], meta["max_new_tokens"], batch_size, ctx.device)
     pred = np.asarray([parse(g, words) for g in generated], dtype=np.int64)
     # Raw outputs beside the predictions, so unparseable answers can be read.
@@ -171,7 +176,7 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     if n_bad:
         log.warning("%s/%s: %d of %d generations name no single label (counted as unparseable; see %s)",
                     name, split, n_bad, len(pred), raw)
-    return Prediction(pred, None)
+    return Prediction(pred, None, info=info)
 
 
 def labelled(params: Mapping[str, Any], name: str) -> Labelled:

@@ -1,4 +1,5 @@
-"""Stage `embed`: embed every prepared split into data/embeddings/<split>.npy."""
+"""Stage `embed`: embed every prepared split into data/embeddings/<split>.npy; how many
+texts were cut to the embedder's token limit goes to metrics/embed.json."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def main() -> None:
     embedder = Embedder.from_spec(ctx.params["embedder"], ctx.device)
     out = ctx.root / EMBEDDINGS
     out.mkdir(parents=True, exist_ok=True)
-    timings = {}
+    timings, truncated = {}, {}
+    _, limit = embedder.token_limit()
     for split in SPLITS:
         texts = ctx.split(split).texts
         log.info("Embedding %d %s texts with %s (%s, %s)", len(texts), split, ctx.params["embedder"]["name"],
@@ -30,7 +32,13 @@ def main() -> None:
         np.save(out / f"{split}.npy", embedder.encode(texts))
         secs = time.perf_counter() - start
         timings[split] = {"seconds": round(secs, 3), "texts_per_second": round(len(texts) / secs, 2)}
+        truncated[split] = {"rows": len(texts), "truncated": embedder.count_truncated(texts)}
+        if truncated[split]["truncated"]:
+            log.warning("%s: %d of %d texts are longer than %d tokens: the embedder sees their first %d",
+                        split, truncated[split]["truncated"], len(texts), limit, limit)
     dump_json(timings, ctx.root / "metrics/timings/embed.json")
+    dump_json({"embedder": ctx.params["embedder"]["name"], "backend": embedder.backend, "max_tokens": limit,
+               "splits": truncated}, ctx.root / "metrics/embed.json")
 
 
 if __name__ == "__main__":

@@ -156,9 +156,25 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
         raise LabelMappingError(f"{model_dir} was fit for labels {meta['dataset_labels']}, the data has "
                                 f"{list(ctx.label_names)}: rerun `dvc repro fit@{name}`")
     batch_size = int(ctx.settings(name).get("batch_size") or 32)  # speed only, not a result
-    probs, model_labels = run_pipeline(model_dir, ctx.split(split).texts, int(meta["max_length"]), batch_size, ctx.device)
+    texts = ctx.split(split).texts
+    probs, model_labels = run_pipeline(model_dir, texts, int(meta["max_length"]), batch_size, ctx.device)
     matrix = label_matrix(model_labels, meta["dataset_labels"], meta["map"], meta["ignore"])
-    return argmax_prediction(map_scores(probs, matrix), "probability")
+    pred = argmax_prediction(map_scores(probs, matrix), "probability")
+    pred.info = {"max_length": int(meta["max_length"]), "truncated_rows": truncated_rows(model_dir, texts, meta)}
+    return pred
+
+
+def truncated_rows(model_dir: Path, texts: Sequence[str], meta: Mapping[str, Any]) -> int:
+    """Texts the classifier sees cut to max_length tokens (it classifies their start)."""
+    from transformers import AutoTokenizer
+
+    from ...tokens import count_truncated
+
+    n = count_truncated(AutoTokenizer.from_pretrained(str(model_dir)), texts, int(meta["max_length"]))
+    if n:
+        log.warning("%d of %d texts are longer than %d tokens: the classifier sees their start", n, len(texts),
+                    meta["max_length"])
+    return n
 
 
 def labelled(params: Mapping[str, Any], name: str) -> Labelled:

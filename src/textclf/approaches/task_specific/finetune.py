@@ -27,8 +27,10 @@ from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"epochs": 3, "lr": 5e-5, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1,
-            "weight_decay": 0.01, "eval_batch_size": 128, "seed": 42}
+# epochs is a ceiling: with `patience`, training stops after that many epochs without a
+# better validation macro-F1. head_lr: the new classification head's learning rate (null: lr).
+DEFAULTS = {"epochs": 3, "patience": None, "lr": 5e-5, "head_lr": None, "batch_size": 32, "max_length": 128,
+            "warmup_ratio": 0.1, "weight_decay": 0.01, "eval_batch_size": 128, "seed": 42}
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,
@@ -50,6 +52,23 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
     """Inference batches, longest first (order does not matter there)."""
     order = np.argsort([-n for n in lengths], kind="stable")
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def param_groups(model, c: Mapping[str, Any], head: set[str] = frozenset()) -> list[dict[str, Any]]:
+    """AdamW groups: no weight decay on biases and norms; the head (parameters the base
+    checkpoint lacks) at head_lr when set. A fresh head over many classes learns slowly at
+    an encoder's lr (hwu64, 64 intents: see the README)."""
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups: dict[tuple[bool, bool], list] = {}
+    for n, p in model.named_parameters():
+        groups.setdefault((n in head and c.get("head_lr") is not None, n.endswith(no_decay)), []).append(p)
+    out = []
+    for (is_head, plain), params in sorted(groups.items(), key=lambda kv: kv[0]):
+        g = {"params": params, "weight_decay": 0.0 if plain else float(c["weight_decay"])}
+        if is_head:
+            g["lr"] = float(c["head_lr"])
+        out.append(g)
+    return out
 
 
 def seed_everything(seed: int) -> None:
@@ -93,33 +112,41 @@ def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tu
     c = {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None}}
     if int(c["epochs"]) < 1:
         raise ValueError(f"fine-tune epochs must be >= 1, got {c['epochs']}")
+    if c["patience"] is not None and int(c["patience"]) < 1:
+        raise ValueError(f"fine-tune patience must be >= 1 or null (no early stopping), got {c['patience']}")
     seed_everything(int(c["seed"]))
     tok = AutoTokenizer.from_pretrained(str(base_dir))
-    model = AutoModelForSequenceClassification.from_pretrained(
+    model, loading = AutoModelForSequenceClassification.from_pretrained(
         str(base_dir), num_labels=len(label_names), id2label=dict(enumerate(label_names)),
         label2id={n: i for i, n in enumerate(label_names)}, problem_type="single_label_classification",
         ignore_mismatched_sizes=True,  # a base that already has a head (other labels) gets a new one
-    ).to(device)
+        output_loading_info=True,
+    )
+    model.to(device)
+    # The head: what the checkpoint did not have (or had in another size).
+    head = set(loading["missing_keys"]) | {k[0] if isinstance(k, tuple) else k for k in loading["mismatched_keys"]}
 
     def encode(texts):
         return tok(list(texts), truncation=True, max_length=int(c["max_length"]))
 
     train_enc, val_enc = encode(train[0]), encode(validation[0])
+    from ...tokens import count_truncated
+
+    truncated = {"train": count_truncated(tok, train[0], int(c["max_length"])),
+                 "validation": count_truncated(tok, validation[0], int(c["max_length"]))}
+    if any(truncated.values()):
+        log.warning("Texts longer than max_length=%s tokens, trained and validated on their start: %s",
+                    c["max_length"], truncated)
     y_train = torch.as_tensor(np.asarray(train[1]), dtype=torch.long)
     lengths = [len(x) for x in train_enc["input_ids"]]
     rng = np.random.default_rng(int(c["seed"]))
     steps_per_epoch = -(-len(lengths) // int(c["batch_size"]))
     total = steps_per_epoch * int(c["epochs"])
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": float(c["weight_decay"])},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(groups, lr=float(c["lr"]))
+    opt = torch.optim.AdamW(param_groups(model, c, head), lr=float(c["lr"]))
     sched = get_linear_schedule_with_warmup(opt, int(float(c["warmup_ratio"]) * total), total)
 
     history: list[dict[str, Any]] = []
-    best_f1, best_state = -1.0, None
+    best_f1, best_state, stopped_early = -1.0, None, False
     bar = tqdm(total=total, desc="Fine-tuning", disable=not progress)
     for epoch in range(1, int(c["epochs"]) + 1):
         model.train()
@@ -146,6 +173,11 @@ def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tu
             live.next_step()  # writes this epoch's summary: the curves grow while training runs
         if f1 > best_f1:  # ties keep the earlier epoch
             best_f1, best_state = f1, {k: v.detach().clone() for k, v in model.state_dict().items()}
+        since_best = epoch - max(history, key=lambda h: (h["validation_macro_f1"], -h["epoch"]))["epoch"]
+        if c["patience"] is not None and since_best >= int(c["patience"]) and epoch < int(c["epochs"]):
+            log.info("Stopping early after epoch %d: no better validation macro-F1 for %d epoch(s)", epoch, since_best)
+            stopped_early = True
+            break
     bar.close()
     assert best_state is not None
     model.load_state_dict(best_state)
@@ -154,8 +186,10 @@ def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tu
     model.save_pretrained(str(out_dir))
     tok.save_pretrained(str(out_dir))
     report = {"settings": c, "history": history, "best_epoch": best_epoch,
-              "best_validation_macro_f1": round(best_f1, 6)}
+              "best_validation_macro_f1": round(best_f1, 6), "epochs_run": len(history),
+              "stopped_early": stopped_early, "truncated_rows": truncated}
     if live is not None:  # the kept epoch, beside the last one's values (written when the log ends)
-        live.summary.update(best_epoch=best_epoch, best_validation_macro_f1=report["best_validation_macro_f1"])
+        live.summary.update(best_epoch=best_epoch, best_validation_macro_f1=report["best_validation_macro_f1"],
+                            epochs_run=len(history), stopped_early=stopped_early)
     (out_dir / "finetune.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
