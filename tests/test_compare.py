@@ -206,35 +206,25 @@ def test_dropped_approach_files_are_not_summarised_and_are_listed_as_stale(tmp_p
             (tmp_path / "metrics/timings" / f"{t}_{name}.json").write_text("{}")
         (tmp_path / "models" / name).mkdir(parents=True)
         (tmp_path / "metrics/train" / name).mkdir(parents=True)
-    for fixed in stale.FIXED:
-        (tmp_path / fixed).write_text("{}")
+    fixed = stale.fixed_outputs((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())
+    for f in fixed:
+        (tmp_path / f).write_text("{}")
     (tmp_path / "models/embedder.json").write_text("{}")
     params = {"approaches": {"a": {"kind": "embed_lr"}, "b": {"kind": "centroid"}}}  # llm dropped
     s = summary.collect(tmp_path, params, {"train": 1, "validation": 1, "test": 100}, 2, 20, 0)
     assert set(s["approaches"]) == {"a", "b"}
     expected = ["metrics/llm.json", "metrics/timings/fit_llm.json", "metrics/timings/predict_llm.json",
                 "metrics/train/llm", "predictions/llm", "models/llm"]
-    assert [p.as_posix() for p in stale.stale_outputs(tmp_path, params)] == expected
-    stale.remove(tmp_path, stale.stale_outputs(tmp_path, params))
-    assert stale.stale_outputs(tmp_path, params) == []
-    assert all((tmp_path / f).is_file() for f in stale.FIXED) and (tmp_path / "metrics/a.json").is_file()
+    assert [p.as_posix() for p in stale.stale_outputs(tmp_path, params, fixed)] == expected
+    stale.remove(tmp_path, stale.stale_outputs(tmp_path, params, fixed))
+    assert stale.stale_outputs(tmp_path, params, fixed) == []
+    assert all((tmp_path / f).is_file() for f in fixed) and (tmp_path / "metrics/a.json").is_file()
     assert (tmp_path / "models/embedder.json").is_file() and (tmp_path / "predictions/b").is_dir()
 
 
-def test_stale_fixed_outputs_are_the_non_approach_stages_metrics():
-    """stale.FIXED must name every metrics file of the stages that are not per approach, else
-    `--remove` would delete one of them (or keep a stale file with that name)."""
-    import yaml
-
+def test_stale_keeps_the_non_approach_stages_metrics_named_in_dvc_yaml():
     from textclf import stale
 
-    stages = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]
-    declared = set()
-    for stage in stages.values():
-        if "foreach" in stage:
-            continue
-        for entry in stage.get("metrics", []) + stage.get("outs", []):
-            path = next(iter(entry)) if isinstance(entry, dict) else entry
-            if path.startswith("metrics/"):
-                declared.add(path)
-    assert declared == stale.FIXED
+    fixed = stale.fixed_outputs((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())
+    assert {"metrics/data.json", "metrics/summary.json", "metrics/curves.json", "metrics/timings/embed.json"} <= fixed
+    assert not any("${" in f or "stack" in f for f in fixed)  # per-approach (foreach) outputs are not fixed

@@ -19,11 +19,10 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
+import yaml
+
 from .context import load_params
 
-# Outputs under metrics/ of the stages that are not per approach (dvc.yaml: data, embed,
-# summary, plots); tests/test_compare.py checks this against dvc.yaml.
-FIXED = {"metrics/data.json", "metrics/summary.json", "metrics/curves.json", "metrics/timings/embed.json"}
 # Folders with one entry per approach or ensemble (a folder each).
 PER_NAME_DIRS = ("metrics/train", "predictions", "ensembles", "models")
 
@@ -32,16 +31,31 @@ def configured(params: Mapping[str, Any]) -> set[str]:
     return set(params.get("approaches") or {}) | set(params.get("ensembles") or {})
 
 
-def stale_outputs(root: Path, params: Mapping[str, Any]) -> list[Path]:
-    """Paths (relative to root) of per-approach outputs whose approach or ensemble is not configured."""
+def fixed_outputs(dvc_yaml: str) -> set[str]:
+    """Outputs under metrics/ of the stages that are not per approach (data, embed, summary, ...),
+    read from dvc.yaml so that a new one is never taken for a leftover."""
+    out = set()
+    for stage in (yaml.safe_load(dvc_yaml).get("stages") or {}).values():
+        if "foreach" in stage:
+            continue
+        for entry in (stage.get("metrics") or []) + (stage.get("outs") or []):
+            path = next(iter(entry)) if isinstance(entry, dict) else entry
+            if path.startswith("metrics/"):
+                out.add(path)
+    return out
+
+
+def stale_outputs(root: Path, params: Mapping[str, Any], fixed: set[str]) -> list[Path]:
+    """Paths (relative to root) of per-approach outputs whose approach or ensemble is not configured;
+    `fixed` (fixed_outputs) are kept."""
     names = configured(params)
     out = []
     for f in sorted((root / "metrics").glob("*.json")):
-        if f.relative_to(root).as_posix() not in FIXED and f.stem not in names:
+        if f.relative_to(root).as_posix() not in fixed and f.stem not in names:
             out.append(f)
     for f in sorted((root / "metrics/timings").glob("*.json")):
         stem = f.stem.split("_", 1)
-        if (f.relative_to(root).as_posix() not in FIXED and stem[0] in ("fit", "predict") and len(stem) == 2
+        if (f.relative_to(root).as_posix() not in fixed and stem[0] in ("fit", "predict") and len(stem) == 2
                 and stem[1] not in names):
             out.append(f)
     for d in PER_NAME_DIRS:
@@ -61,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--remove", action="store_true", help="delete them")
     args = parser.parse_args(argv)
     root = Path.cwd()
-    paths = stale_outputs(root, load_params(root))
+    paths = stale_outputs(root, load_params(root), fixed_outputs((root / "dvc.yaml").read_text()))
     for p in paths:
         print(("removed " if args.remove else "") + p.as_posix())
     if args.remove:

@@ -10,7 +10,7 @@ import numpy as np
 from ..context import Context, setup_logging
 from ..prepared import SPLITS
 from ..metrics import dump_json
-from ..stale import stale_outputs
+from ..stale import fixed_outputs, stale_outputs
 from ..summary import collect, markdown, rare_classes_k
 
 log = logging.getLogger("textclf.summary")
@@ -27,8 +27,10 @@ def main() -> None:
                       int(cfg.get("bootstrap_resamples", 1000)), int(cfg.get("seed", ctx.seed)),
                       rare=(train_counts, ctx.label_names, k))
     dump_json(summary, ctx.root / "metrics/summary.json")
-    stale = stale_outputs(ctx.root, ctx.params)
-    if stale:  # not read above, but still in the workspace (and in git) beside the current ones
+    # Only a warning (dvc.yaml is read, not a dependency: it changes no output). Leftovers of
+    # dropped approaches are not read above, but stay in the workspace (and git) beside the current ones.
+    stale = stale_outputs(ctx.root, ctx.params, fixed_outputs((ctx.root / "dvc.yaml").read_text()))
+    if stale:
         log.warning("not in this summary, from approaches/ensembles no longer configured: %s; "
                     "`python -m textclf.stale --remove` deletes them", ", ".join(p.as_posix() for p in stale))
     md = markdown(summary, ctx.root, ctx.params)
