@@ -45,8 +45,24 @@ def test_label_descriptions_from_the_template():
 
 
 def test_logreg_params_and_registry():
-    clf = build({"C": 0.5, "max_iter": 50, "seed": 1})
-    assert (clf.C, clf.max_iter, clf.random_state) == (0.5, 50, 1)
+    clf = build({"C": 0.5, "max_iter": 50, "seed": 1, "class_weight": None})
+    assert (clf.C, clf.max_iter, clf.random_state, clf.class_weight) == (0.5, 50, 1, None)
+    with pytest.raises(ValueError, match="class_weight must be one of.*got 'auto'"):
+        build({"C": 0.5, "max_iter": 50, "seed": 1, "class_weight": "auto"})
+    with pytest.raises(ValueError, match="class_weight must be one of.*<missing>"):
+        build({"C": 0.5, "max_iter": 50, "seed": 1})
     assert hasattr(module_for("embed_lr"), "fit") and hasattr(module_for("label_desc"), "predict")
     with pytest.raises(KeyError, match="unknown approach kind 'nope'"):
         module_for("nope")
+
+
+def test_balanced_class_weight_lifts_the_rare_class():
+    # a rare class (20 of 1,020 rows) that overlaps a common one: unweighted LR mostly ignores it
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], [1000, 20])
+    x = rng.standard_normal((1020, 2)) + np.array([[0.0, 0.0], [1.5, 0.0]])[y]
+    recall = {}
+    for cw in (None, "balanced"):
+        clf = build({"C": 1.0, "max_iter": 1000, "seed": 0, "class_weight": cw}).fit(x, y)
+        recall[cw] = (clf.predict(x)[y == 1] == 1).mean()
+    assert recall[None] < 0.3 and recall["balanced"] > 0.6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +149,82 @@ def test_curves_have_the_template_fields_and_match_sklearn_auc(n_labels):
 def test_confusion_rows_name_unparseable():
     rows = plots.confusion_rows(np.array([0, 1]), np.array([1, -1]), ["neg", "pos"])
     assert rows == [{"actual": "neg", "predicted": "pos"}, {"actual": "pos", "predicted": "unparseable"}]
+
+
+def _write_metrics(root, name, y, pred, kind=None):
+    (root / "metrics").mkdir(exist_ok=True)
+    (root / "metrics" / f"{name}.json").write_text(json.dumps(
+        {"kind": kind or name, "rows": len(y), "accuracy": float((pred == y).mean()),
+         "macro": {"f1": round(f1_score(y, pred, average="macro"), 6)}, "weighted": {"f1": 0.0}, "unparseable": 0,
+         "labelled": {"splits": ["train"], "rows": 0}}))
+
+
+def test_rarest_classes_table_with_many_classes_and_none_for_two(tmp_path):
+    rng = np.random.default_rng(0)
+    n_labels, n = 6, 600
+    y = rng.integers(0, n_labels, n)
+    train_counts = [50, 7, 300, 3, 7, 90]  # rarest: 3 (3 rows), then 1 and 4 (7 each; label order)
+    names = [f"c{i}" for i in range(n_labels)]
+    params = {"approaches": {"a": {"kind": "embed_lr"}, "b": {"kind": "centroid"}}}
+    preds = {"a": np.where(rng.random(n) < 0.8, y, rng.integers(0, n_labels, n)),
+             "b": np.where(rng.random(n) < 0.5, y, rng.integers(0, n_labels, n))}
+    for name, pred in preds.items():
+        _write_preds(tmp_path / "predictions" / name / "test.jsonl", y, pred)
+        _write_metrics(tmp_path, name, y, pred)
+    split_rows = {"train": 457, "validation": 10, "test": n}
+    s = summary.collect(tmp_path, params, split_rows, n_labels, 50, 0, rare=(train_counts, names, 3))
+    rare = s["rare_classes"]
+    assert [c["label"] for c in rare["classes"]] == ["c3", "c1", "c4"]
+    assert [c["train_rows"] for c in rare["classes"]] == [3, 7, 7]
+    for c in rare["classes"]:
+        i = names.index(c["label"])
+        assert c["test_rows"] == int((y == i).sum())
+        for name, pred in preds.items():
+            assert c["f1"][name] == pytest.approx(f1_score(y == i, pred == i), abs=1e-6)
+    md = summary.markdown(s, tmp_path, {**params, "data": {"name": "d"}, "embedder": {"name": "e"}})
+    assert "| class | train rows | test rows | a | b |" in md and "\n| c3 | 3 | " in md
+    # k=0 or two classes: no table, and the summary has no such key (binary summaries stay as they were)
+    assert "rare_classes" not in summary.collect(tmp_path, params, split_rows, n_labels, 50, 0, rare=(train_counts, names, 0))
+    assert summary.rare_classes(np.array([0, 1]), {"a": np.array([0, 1])}, [5, 1], ["n", "p"], 5) is None
+    assert summary.rare_classes_k({"rare_classes": 5}) == 5
+    with pytest.raises(ValueError, match="compare.rare_classes must be a whole number"):
+        summary.rare_classes_k({})
+
+
+def test_dropped_approach_files_are_not_summarised_and_are_listed_as_stale(tmp_path):
+    from textclf import stale
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 100)
+    for name in ("a", "b", "llm"):
+        # llm's old test predictions are on other rows: reading them would stop the summary
+        labels = 1 - y if name == "llm" else y
+        _write_preds(tmp_path / "predictions" / name / "test.jsonl", labels, labels)
+        _write_metrics(tmp_path, name, labels, labels)
+        for t in ("fit", "predict"):
+            (tmp_path / "metrics/timings").mkdir(parents=True, exist_ok=True)
+            (tmp_path / "metrics/timings" / f"{t}_{name}.json").write_text("{}")
+        (tmp_path / "models" / name).mkdir(parents=True)
+        (tmp_path / "metrics/train" / name).mkdir(parents=True)
+    fixed = stale.fixed_outputs((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())
+    for f in fixed:
+        (tmp_path / f).write_text("{}")
+    (tmp_path / "models/embedder.json").write_text("{}")
+    params = {"approaches": {"a": {"kind": "embed_lr"}, "b": {"kind": "centroid"}}}  # llm dropped
+    s = summary.collect(tmp_path, params, {"train": 1, "validation": 1, "test": 100}, 2, 20, 0)
+    assert set(s["approaches"]) == {"a", "b"}
+    expected = ["metrics/llm.json", "metrics/timings/fit_llm.json", "metrics/timings/predict_llm.json",
+                "metrics/train/llm", "predictions/llm", "models/llm"]
+    assert [p.as_posix() for p in stale.stale_outputs(tmp_path, params, fixed)] == expected
+    stale.remove(tmp_path, stale.stale_outputs(tmp_path, params, fixed))
+    assert stale.stale_outputs(tmp_path, params, fixed) == []
+    assert all((tmp_path / f).is_file() for f in fixed) and (tmp_path / "metrics/a.json").is_file()
+    assert (tmp_path / "models/embedder.json").is_file() and (tmp_path / "predictions/b").is_dir()
+
+
+def test_stale_keeps_the_non_approach_stages_metrics_named_in_dvc_yaml():
+    from textclf import stale
+
+    fixed = stale.fixed_outputs((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())
+    assert {"metrics/data.json", "metrics/summary.json", "metrics/curves.json", "metrics/timings/embed.json"} <= fixed
+    assert not any("${" in f or "stack" in f for f in fixed)  # per-approach (foreach) outputs are not fixed

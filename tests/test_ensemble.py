@@ -1,9 +1,11 @@
-"""The stacked ensemble: learns from validation only, beats noisy complementary bases, and
-says which base to fix when its inputs are missing."""
+"""The stacked ensemble: learns from validation only, beats noisy complementary bases, adapts
+its folds to the smallest class, falls back to its best base when it does not beat it on
+validation, and says which base to fix when its inputs are missing."""
 
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -11,7 +13,8 @@ from sklearn.metrics import f1_score
 
 from textclf import ensemble as ens
 
-SPEC = {"Cs": [0.01, 0.1, 1.0, 10.0], "folds": 5, "max_iter": 1000}
+SPEC = {"Cs": [0.01, 0.1, 1.0, 10.0], "folds": 5, "max_iter": 1000, "scoring": "neg_log_loss",
+        "candidates": ["best_base", "average", "stack"]}
 
 
 def _write(root, base, split, labels, pred, scores=None):
@@ -51,8 +54,8 @@ def test_stack_beats_every_base_and_trains_on_validation_only(tmp_path):
     test = ens.base_features(tmp_path, "s", bases, "test", 3, gold["test"], train.layout)
     assert [b["features"] for b in train.layout] == ["scores", "scores", "onehot"]
     assert train.x.shape == (600, 9)
-    model = ens.build(SPEC, 42)
-    oof = ens.out_of_fold(model, train, SPEC, 42)
+    model = ens.build(SPEC, 42, 3, 5)
+    oof = ens.out_of_fold(model, train, 5, 42)
     model.fit(train.x, train.labels)
     assert model.n_features_in_ == 9 and len(model.best_estimator_[-1].coef_) == 3
     ours = f1_score(gold["test"], ens.full_proba(model, test.x, 3).argmax(1), average="macro")
@@ -61,6 +64,10 @@ def test_stack_beats_every_base_and_trains_on_validation_only(tmp_path):
         assert ours > f1_score(gold["test"], pred, average="macro", labels=[0, 1, 2]) + 0.02, b
     # the out-of-fold validation estimate is an honest one: close to the test score
     assert abs(f1_score(gold["validation"], oof.argmax(1), average="macro") - ours) < 0.05
+    # and the whole stage logic picks the stack here, predicting test with it
+    out = ens.fit_and_choose(tmp_path, "s", SPEC, bases, 3, gold, 42)
+    assert out.chosen == "stack" and out.validation_f1["stack"] > max(out.validation_f1[b] for b in bases)
+    assert np.array_equal(out.pred["test"][0], ens.full_proba(model, test.x, 3).argmax(1))
 
 
 def test_missing_validation_predictions_name_the_base(tmp_path):
@@ -86,6 +93,109 @@ def test_config_errors_say_what_to_change(spec, approaches, match):
         ens.check_bases("stack", spec, approaches)
 
 
-def test_too_few_rows_per_class_for_the_folds():
-    with pytest.raises(ens.EnsembleError, match="fewer than ensembles.s.folds=5"):
-        ens.check_folds("s", np.array([0] * 20 + [1] * 3), 2, 5)
+def _many_classes(root, n_labels=20, per_class=10, rare=3, seed=0, good="good", good_noise=0.0,
+                  swap_quality=False):
+    """Validation with `per_class` rows per class except class 0 (`rare` rows); test 30 per class.
+    Base `good` is right except on a `good_noise` share of rows, two noisy bases add little.
+    swap_quality: `good` is poor on test and `other` good (a rule that peeked at test would switch)."""
+    rng = np.random.default_rng(seed)
+    gold = {"validation": np.repeat(np.arange(n_labels), [rare] + [per_class] * (n_labels - 1)),
+            "test": np.repeat(np.arange(n_labels), 30)}
+    for split, y in gold.items():
+        y = rng.permutation(y)
+        gold[split] = y
+        onehot = np.eye(n_labels)[y]
+        for base, noise in ((good, good_noise), ("other", 0.5)):
+            if swap_quality and split == "test":
+                noise = 0.5 if base == good else good_noise
+            wrong = rng.random(len(y)) < noise
+            pred = np.where(wrong, (y + rng.integers(1, n_labels, len(y))) % n_labels, y)
+            prob = 0.2 * rng.random((len(y), n_labels)) + np.eye(n_labels)[pred]
+            _write(root, base, split, y, pred, prob / prob.sum(axis=1, keepdims=True))
+        sim = 0.3 + 0.02 * onehot + rng.normal(0, 0.05, onehot.shape)
+        _write(root, "sim", split, y, sim.argmax(1), sim)
+    return gold
+
+
+def test_folds_adapt_to_the_smallest_class_and_the_cv_scores_all_classes(tmp_path):
+    plan = ens.fold_plan("s", np.array([0] * 3 + [1] * 40 + [2] * 7), 3, 5)
+    # 3 outer folds keep a row of class 0 in each; an outer training part then has 2 of them
+    assert plan == {"configured": 5, "smallest_class": 3, "outer": 3, "inner": 2}
+    assert ens.fold_plan("s", np.array([0] * 30 + [1] * 40), 2, 5) == \
+        {"configured": 5, "smallest_class": 30, "outer": 5, "inner": 5}
+    gold = _many_classes(tmp_path, good_noise=0.3)
+    bases = ["good", "other", "sim"]
+    with warnings.catch_warnings():
+        # sklearn's own neg_log_loss scorer warns here ("y_true and y_prob contain different
+        # number of classes": an inner fold lacks a class); ours scores all 20
+        warnings.simplefilter("error")
+        out = ens.fit_and_choose(tmp_path, "s", SPEC, bases, 20, gold, 42)
+    assert out.folds == {"configured": 5, "smallest_class": 3, "outer": 3, "inner": 2}
+    assert out.model.best_estimator_[-1].coef_.shape[0] == 20
+    assert set(out.validation_f1) == {"stack", "average", *bases}
+
+
+def test_scorer_knows_all_classes_even_when_a_fold_lacks_one(tmp_path):
+    """The user's setting (folds=3 outer and inner, 3 rows in a class): an inner test fold then
+    lacks that class. sklearn's neg_log_loss scorer warns "y_true and y_prob contain different
+    number of classes" there (and scores on 19 labels); ours scores all 20 without a warning."""
+    gold = _many_classes(tmp_path, good_noise=0.3)
+    train = ens.base_features(tmp_path, "s", ["good", "other", "sim"], "validation", 20, gold["validation"])
+    theirs = ens.build(SPEC, 42, 20, 3).set_params(scoring="neg_log_loss")
+    with pytest.warns(UserWarning, match="different number of classes"):
+        ens.out_of_fold(theirs, train, 3, 42)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ens.out_of_fold(ens.build(SPEC, 42, 20, 3), train, 3, 42)
+    assert not [w for w in caught if "different number of classes" in str(w.message)]
+
+
+@pytest.mark.parametrize("rows,match", [(2, "3 or more per class"), (1, "3 or more per class"), (0, "3 or more")])
+def test_too_few_rows_per_class_for_the_folds(rows, match):
+    with pytest.raises(ens.EnsembleError, match=match + r".*larger validation split.*~ensemble@ensembles.s"):
+        ens.fold_plan("s", np.array([0] * 20 + [1] * rows), 2, 5)
+
+
+def test_stack_that_does_not_beat_its_best_base_falls_back_to_it(tmp_path):
+    # a perfect base: the stack can at best tie it on validation, and ties go to the base
+    gold = _many_classes(tmp_path, good_noise=0.0)
+    bases = ["other", "good", "sim"]
+    out = ens.fit_and_choose(tmp_path, "s", SPEC, bases, 20, gold, 42)
+    assert out.validation_f1["good"] == 1.0 and out.validation_f1["stack"] <= 1.0
+    assert out.chosen == "best_base:good"
+    saved = ens.read_saved(tmp_path, ["good"], "test")["good"]
+    assert np.array_equal(out.pred["test"][0], saved.pred) and np.array_equal(out.pred["test"][1], saved.scores)
+
+
+def test_choose_picks_the_highest_validation_score_ties_to_the_simpler():
+    f1 = {"stack": 0.88, "average": 0.90, "a": 0.91, "b": 0.85}
+    assert ens.choose(f1, ["best_base", "average", "stack"], ["a", "b"]) == "best_base:a"
+    assert ens.choose({**f1, "stack": 0.92}, ["best_base", "average", "stack"], ["a", "b"]) == "stack"
+    assert ens.choose({**f1, "stack": 0.91}, ["best_base", "average", "stack"], ["a", "b"]) == "best_base:a"
+    assert ens.choose({**f1, "average": 0.95}, ["best_base", "average", "stack"], ["a", "b"]) == "average"
+    assert ens.choose(f1, ["stack"], ["a", "b"]) == "stack"  # the user may force it
+    with pytest.raises(ens.EnsembleError, match="candidates must list some of"):
+        ens.check_candidates("s", {"candidates": ["stack", "median"]})
+
+
+def test_choice_uses_validation_only_permuting_test_labels_changes_nothing(tmp_path):
+    # `good` is the best base on validation but the worst on test: a rule that looked at test
+    # would pick `other` (or the stack); ours keeps `good`, whatever the test labels say
+    gold = _many_classes(tmp_path, good_noise=0.0, swap_quality=True)
+    bases = ["good", "other", "sim"]
+    first = ens.fit_and_choose(tmp_path, "s", SPEC, bases, 20, gold, 42)
+    assert first.chosen == "best_base:good"
+    rng = np.random.default_rng(1)
+    shuffled = rng.permutation(gold["test"])
+    assert (shuffled != gold["test"]).mean() > 0.9
+    for b in bases:  # same test predictions, other gold labels
+        saved = ens.read_saved(tmp_path, [b], "test")[b]
+        _write(tmp_path, b, "test", shuffled, saved.pred, saved.scores)
+    again = ens.fit_and_choose(tmp_path, "s", SPEC, bases, 20, {**gold, "test": shuffled}, 42)
+    assert again.chosen == first.chosen and again.validation_f1 == first.validation_f1
+    assert np.array_equal(again.pred["test"][0], first.pred["test"][0])
+
+
+def test_unknown_scoring_says_what_is_supported():
+    with pytest.raises(ens.EnsembleError, match=r"scoring 'roc_auc' is not supported.*neg_log_loss"):
+        ens.build({**SPEC, "scoring": "roc_auc"}, 0, 3, 2)

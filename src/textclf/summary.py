@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from sklearn.metrics import precision_recall_fscore_support
 
 from . import compare, predictions
 from .context import EMBEDDINGS
@@ -84,8 +85,40 @@ def labelled(name: str, spec: Mapping[str, Any], all_specs: Mapping[str, Mapping
             "_splits": splits, "_extra": extra}
 
 
+def rare_classes_k(compare_cfg: Mapping[str, Any]) -> int:
+    """compare.rare_classes: how many of the rarest classes get a per-class table (0: none)."""
+    k = compare_cfg.get("rare_classes")
+    if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+        raise ValueError(f"compare.rare_classes must be a whole number >= 0 (0: no table), got {k!r}; "
+                         "set it in conf/compare/default.yaml or -S compare.rare_classes=5")
+    return k
+
+
+def rare_classes(gold: np.ndarray, preds: Mapping[str, np.ndarray], train_counts: Sequence[int],
+                 label_names: Sequence[str], k: int) -> dict[str, Any] | None:
+    """Per-class test F1 of every approach for the k classes with the fewest train rows (ties: label
+    order), where a macro average hides them: only for more than 2 classes (with 2, both rows are
+    in the per-approach metrics already) and k > 0; else None."""
+    n = len(label_names)
+    if n <= 2 or k <= 0:
+        return None
+    if len(train_counts) != n:
+        raise ValueError(f"{len(train_counts)} train counts for {n} labels")
+    rarest = sorted(range(n), key=lambda i: (int(train_counts[i]), i))[:k]
+    labels = list(range(n))
+    f1 = {name: precision_recall_fscore_support(gold, pred, labels=labels, average=None, zero_division=0)[2]
+          for name, pred in preds.items()}
+    test_rows = np.bincount(gold, minlength=n)
+    return {"k": k, "by": "train rows", "classes": [
+        {"label": label_names[i], "train_rows": int(train_counts[i]), "test_rows": int(test_rows[i]),
+         "f1": {name: _r(f[i]) for name, f in sorted(f1.items())}} for i in rarest]}
+
+
 def collect(root: Path, params: Mapping[str, Any], split_rows: Mapping[str, int], n_labels: int,
-            resamples: int, seed: int) -> dict[str, Any]:
+            resamples: int, seed: int, *, rare: tuple[Sequence[int], Sequence[str], int] | None = None) -> dict[str, Any]:
+    """The summary of the configured approaches and ensembles only (`entries(params)`: files of
+    an approach dropped from the config are never read; `python -m textclf.stale` lists them).
+    rare: (train rows per class, label names, k) for the rarest-classes table, or None for none."""
     specs = entries(params)
     rows, tests = {}, {}
     gold = None
@@ -128,8 +161,12 @@ def collect(root: Path, params: Mapping[str, Any], split_rows: Mapping[str, int]
             "best_minus_this_macro_f1": _r(p.delta), "ci_low": _r(p.delta_ci[0]), "ci_high": _r(p.delta_ci[1]),
             "p_bootstrap": _r(p.p_bootstrap), "p_mcnemar": _r(p.p_mcnemar),
             "best_only_correct": p.a_only_correct, "this_only_correct": p.b_only_correct}
-    return {"approaches": dict(sorted(rows.items())), "best": best,
-            "bootstrap": {"resamples": resamples, "seed": seed, "confidence": compare.CONFIDENCE}}
+    out = {"approaches": dict(sorted(rows.items())), "best": best,
+           "bootstrap": {"resamples": resamples, "seed": seed, "confidence": compare.CONFIDENCE}}
+    table = rare_classes(gold, {n: t.pred for n, t in tests.items()}, *rare) if rare else None
+    if table:  # absent for binary tasks: their summary.json stays as it was
+        out["rare_classes"] = table
+    return out
 
 
 # ---------------------------------------------------------------- timings (Markdown only)
@@ -213,4 +250,14 @@ def markdown(summary: Mapping[str, Any], root: Path, params: Mapping[str, Any]) 
     lines += ["", "Timings (train s, s / 1k texts) are from metrics/timings/ of this run and include the shared "
               "embedding stage for approaches on data/embeddings; an ensemble's include its bases'. "
               "ΔF1 is this approach minus the best."]
+    rare = summary.get("rare_classes")
+    if rare:
+        names = [n for n, _ in sorted(rows.items(), key=lambda kv: (-kv[1]["macro_f1"], kv[0]))]
+        lines += ["", f"Per-class F1 on test of the {rare['k']} classes with the fewest train rows "
+                  "(a macro average over many classes hides them):", "",
+                  "| class | train rows | test rows | " + " | ".join(names) + " |",
+                  "|---|---|---|" + "---|" * len(names)]
+        for c in rare["classes"]:
+            lines.append(f"| {c['label']} | {c['train_rows']:,} | {c['test_rows']:,} | "
+                         + " | ".join(f"{c['f1'][n]:.4f}" for n in names) + " |")
     return "\n".join(lines) + "\n"

@@ -10,8 +10,17 @@ from sklearn.linear_model import LogisticRegression
 from . import Labelled, Prediction, argmax_prediction
 
 
+CLASS_WEIGHTS = (None, "balanced")
+
+
 def build(params: dict) -> LogisticRegression:
-    return LogisticRegression(C=float(params["C"]), max_iter=int(params["max_iter"]), random_state=int(params["seed"]))
+    """classifier.class_weight: null (every row weighs the same, the seed's setting) or "balanced"
+    (rows weighted inversely to their class's train count, for imbalanced label sets)."""
+    if "class_weight" not in params or params["class_weight"] not in CLASS_WEIGHTS:
+        raise ValueError(f"classifier.class_weight must be one of {list(CLASS_WEIGHTS)} (null: unweighted), "
+                         f"got {params.get('class_weight', '<missing>')!r}; e.g. -S classifier.class_weight=balanced")
+    return LogisticRegression(C=float(params["C"]), max_iter=int(params["max_iter"]), random_state=int(params["seed"]),
+                              class_weight=params["class_weight"])
 
 
 def fit(ctx, name: str, out_dir: Path) -> None:

@@ -3,10 +3,17 @@ over the approaches and ensembles that ran."""
 
 from __future__ import annotations
 
+import logging
+
+import numpy as np
+
 from ..context import Context, setup_logging
 from ..prepared import SPLITS
 from ..metrics import dump_json
-from ..summary import collect, markdown
+from ..stale import fixed_outputs, stale_outputs
+from ..summary import collect, markdown, rare_classes_k
+
+log = logging.getLogger("textclf.summary")
 
 
 def main() -> None:
@@ -14,9 +21,18 @@ def main() -> None:
     ctx = Context.from_cwd()
     split_rows = {s: len(ctx.split(s).labels) for s in SPLITS}
     cfg = ctx.params.get("compare") or {}
+    k = rare_classes_k(cfg)
+    train_counts = np.bincount(ctx.split("train").labels, minlength=len(ctx.label_names)).tolist()
     summary = collect(ctx.root, ctx.params, split_rows, len(ctx.label_names),
-                      int(cfg.get("bootstrap_resamples", 1000)), int(cfg.get("seed", ctx.seed)))
+                      int(cfg.get("bootstrap_resamples", 1000)), int(cfg.get("seed", ctx.seed)),
+                      rare=(train_counts, ctx.label_names, k))
     dump_json(summary, ctx.root / "metrics/summary.json")
+    # Only a warning (dvc.yaml is read, not a dependency: it changes no output). Leftovers of
+    # dropped approaches are not read above, but stay in the workspace (and git) beside the current ones.
+    stale = stale_outputs(ctx.root, ctx.params, fixed_outputs((ctx.root / "dvc.yaml").read_text()))
+    if stale:
+        log.warning("not in this summary, from approaches/ensembles no longer configured: %s; "
+                    "`python -m textclf.stale --remove` deletes them", ", ".join(p.as_posix() for p in stale))
     md = markdown(summary, ctx.root, ctx.params)
     out = ctx.root / "reports/summary.md"
     out.parent.mkdir(parents=True, exist_ok=True)
