@@ -8,7 +8,8 @@ Providers (conf/llm/*.yaml, the `llm:` params):
           environment or .env, never from params.
 
 fit writes models/<name>/config.json: everything that decides the answers (model
-identity, mode, prompts, decoding, few-shot examples). predict reads it, plus the
+identity, mode asked and used, prompts, decoding, the label constraint, few-shot examples,
+the text's token budget: long texts are cut to fit the context, see budget.py). predict reads it, plus the
 operational settings (concurrency, rpm, retries, timeouts, server) straight from params,
 so changing those does not invalidate results. Replies are cached on disk (cache.py).
 """

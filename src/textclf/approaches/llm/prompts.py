@@ -6,6 +6,8 @@ Three modes:
             thresholded; anything else is unparseable;
   logprob - one token at temperature 0; each label's probability is the mass of the
             first-token top logprobs that spell the start of that label (and no other).
+Label mode can be constrained (the reply is exactly a label by construction): a GBNF
+grammar for llama.cpp, a JSON schema enum for Groq's structured output; parsed exactly.
 """
 
 from __future__ import annotations
