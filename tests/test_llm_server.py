@@ -15,6 +15,7 @@ import yaml
 
 from textclf.approaches.llm import (build_conf, check_logprob_labels, client, collect, fit_texts, requests_for,
                                    send_all)
+from textclf.approaches.llm import budget
 from textclf.approaches.llm.cache import ResponseCache
 from textclf.approaches.llm.server import LocalServer
 from textclf.resolve import resolve
@@ -176,6 +177,13 @@ def test_a_1mb_text_is_truncated_and_answered_by_the_real_server(smol, tmp_path)
     fitted, cut = fit_texts(cfg, conf, texts)
     assert cut == 1 and fitted[:2] == texts[:2] and big.startswith(fitted[2]) and len(fitted[2]) < 10_000
     assert requests_for(conf, fitted)[:2] == requests_for(conf, texts[:2])
+    # The cut text fills the context up to the reply and the margin (its reply comes from the cache).
+    cache = ResponseCache(tmp_path / "cache" / "responses.sqlite")
+    (long_reply,), stats = send_all(cfg, conf, requests_for(conf, fitted[2:]), url, "unused", cache,
+                                    client.Policy.from_config(cfg))
+    assert stats.cache_hits == 1 and long_reply.response["text"] in ("negative", "positive")
+    used, room = long_reply.response["usage"]["prompt_tokens"], 1024 - conf["decoding"]["max_tokens"]
+    assert room - 2 * budget.MARGIN <= used <= room, (used, room)
     api = groq.Groq(api_key="unused", base_url=url, max_retries=0, timeout=120)
     with pytest.raises(groq.APIStatusError):
         api.chat.completions.create(model="any", max_tokens=5, messages=[{"role": "user", "content": big[:40_000]}])
