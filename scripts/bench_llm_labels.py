@@ -52,7 +52,8 @@ def main() -> None:
     srv = cfg["server"]
     with LocalServer(path, n_threads=int(srv["n_threads"]), n_ctx=int(srv["n_ctx"])) as url:
         start = time.perf_counter()
-        outcomes, _ = send_all(cfg, conf, requests_for(conf, texts), url, "no-key-needed", None, client.Policy(timeout=300))
+        outcomes, _ = send_all(cfg, conf, requests_for(conf, texts), url, "no-key-needed", None,
+                               client.Policy(timeout=300))
         wall = time.perf_counter() - start
     pred, _, failed, reasons, tokens = collect(conf, outcomes)
     truth = [labels.index(r["label"]) for r in rows]

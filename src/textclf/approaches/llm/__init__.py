@@ -334,7 +334,8 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     # Deterministic for given params and replies: goes into metrics/<name>.json.
     info = {"mode": conf["mode_requested"], "mode_used": conf["mode"], "mode_reason": conf["mode_reason"],
             "constraint": (conf["constraint"] or {}).get("kind"), "truncated_rows": truncated,
-            "text_tokens": conf["truncation"]["text_tokens"], "model": conf["model"]["name"], "rows": n, "answered": n - unparseable,
+            "text_tokens": conf["truncation"]["text_tokens"], "model": conf["model"]["name"], "rows": n,
+            "answered": n - unparseable,
             "unparseable": unparseable, "unparseable_rate": round(unparseable / max(n, 1), 6), "failed": 0,
             **tokens, "cost_usd": cost(cfg, **tokens),
             "unparseable_examples": [{"row": i, "reason": r} for i, r in list(reasons.items())[:5]]}
