@@ -26,13 +26,16 @@ class FaultServer:
       [malformed] first attempt: 200 with a truncated JSON body
       [chatty]    always: text that is no label (unparseable, not a failure)
       [dead]      always: 503 (the row fails after all retries)
-    Every attempt is logged (review text, status)."""
+    With a json_schema response_format (Groq's structured output) the answer is
+    {"label": ...}, except for [chatty] rows (a provider ignoring the constraint).
+    Every attempt is logged (review text, status); `bodies` keeps each request body."""
 
     def __init__(self, delay: float = 0.0, slow: float = 3.0):
         self.delay, self.slow = delay, slow
         self.healed = False  # set True: [dead] rows answer normally
         self.attempts: list[tuple[str, int]] = []
         self.seen: Counter = Counter()
+        self.bodies: list[dict] = []
         self.lock = threading.Lock()
         outer = self
 
@@ -60,6 +63,7 @@ class FaultServer:
                     return self._send(404, b'{"error": {"message": "not found"}}')
                 text = body["messages"][-1]["content"]
                 with outer.lock:
+                    outer.bodies.append(body)
                     outer.seen[text] += 1
                     first = outer.seen[text] == 1
                 status = 200
@@ -82,6 +86,8 @@ class FaultServer:
                     return self._send(200, b'{"id": "x", "choices": [{"message": ')
                 answer = "I think this movie is okay" if "[chatty]" in text else \
                     ("positive" if "good" in text else "negative")
+                if (body.get("response_format") or {}).get("type") == "json_schema" and "[chatty]" not in text:
+                    answer = json.dumps({"label": answer})
                 reply = {"id": "c", "object": "chat.completion", "created": 0, "model": body["model"],
                          "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
                                       "message": {"role": "assistant", "content": answer}}],

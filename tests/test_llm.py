@@ -242,3 +242,194 @@ def test_top_k_orders_as_llama_cpp_python_does():
         x = (rng.integers(-4, 3, n) if trial % 2 else rng.standard_normal(n)).astype(np.float32)
         k = int(rng.integers(0, 15))
         assert top_k(x, k).tolist() == [i for _, i in sorted(zip(x, range(n)), reverse=True)[:k]], (n, k)
+
+
+# ---------------------------------------------------------------- constrained label mode, fallback, truncation
+
+def _gbnf_unescape(literal: str) -> str:
+    """Reads a GBNF string literal back (the escapes gbnf_literal writes), to check round trips."""
+    assert literal[0] == literal[-1] == '"'
+    out, i, body = [], 0, literal[1:-1]
+    while i < len(body):
+        if body[i] == "\\":
+            c = body[i + 1]
+            if c == "x":
+                out.append(chr(int(body[i + 2:i + 4], 16)))
+                i += 4
+                continue
+            out.append({"n": "\n", "r": "\r", "t": "\t"}.get(c, c))
+            i += 2
+        else:
+            assert body[i] != '"', f"unescaped quote in {literal}"
+            out.append(body[i])
+            i += 1
+    return "".join(out)
+
+
+@pytest.mark.parametrize("label", ['say "hi"', "back\\slash", 'both \\" mixed', "tab\tand\nnewline", "bell\x07",
+                                   "café_über", "plain_label"])
+def test_gbnf_literal_escapes_and_round_trips(label):
+    lit = prompts.gbnf_literal(label)
+    assert _gbnf_unescape(lit) == label
+    assert "\n" not in lit and "\t" not in lit  # a raw newline would end the rule
+
+
+def test_label_grammar_is_exactly_one_label():
+    g = prompts.label_grammar(["a", 'b"c', "d\\e"])
+    assert g == 'root ::= "a" | "b\\"c" | "d\\\\e"'
+
+
+def test_constrained_parsing_is_exact():
+    names = ["alarm_query", "alarm_set", 'say "hi"']
+    assert prompts.parse_constrained("alarm_set", names, "grammar").pred == 1
+    assert prompts.parse_constrained('say "hi"', names, "grammar").pred == 2
+    assert prompts.parse_constrained("alarm_set.", names, "grammar").pred == -1  # not repaired
+    assert prompts.parse_constrained('{"label": "alarm_query"}', names, "json_schema").pred == 0
+    assert prompts.parse_constrained(' {"label":"say \\"hi\\""} ', names, "json_schema").pred == 2
+    for bad in ('{"label": "alarm"}', "alarm_query", '{"intent": "alarm_query"}', "[1]", '{"label": 3}'):
+        out = prompts.parse_constrained(bad, names, "json_schema")
+        assert out.pred == -1 and out.reason, bad
+
+
+def test_constrained_max_tokens_fit_the_longest_label():
+    names = ["a", "recommendation_locations", "é"]
+    assert prompts.constrained_max_tokens("grammar", names) == len("recommendation_locations") + 1
+    assert prompts.constrained_max_tokens("json_schema", names) >= len('{"label": "recommendation_locations"}')
+
+
+def test_response_format_enumerates_the_labels():
+    rf = prompts.label_response_format(["x", "y"])
+    assert rf["type"] == "json_schema"
+    schema = rf["json_schema"]["schema"]
+    assert schema["properties"]["label"]["enum"] == ["x", "y"] and schema["required"] == ["label"]
+    assert schema["additionalProperties"] is False
+
+
+def test_logprob_falls_back_to_constrained_label_mode_only_when_allowed():
+    from textclf.approaches.llm import choose_mode
+
+    assert choose_mode("logprob", True, []) == ("logprob", None)
+    assert choose_mode("label", True, [("a", "b")]) == ("label", None)
+    mode, reason = choose_mode("logprob", True, [("alarm_query", "alarm_set")])
+    assert mode == "label" and "alarm_query" in reason and "constrained label mode" in reason
+    with pytest.raises(ValueError, match="llm.constrained=true"):
+        choose_mode("logprob", False, [("alarm_query", "alarm_set")])
+
+
+def test_build_conf_records_fallback_constraint_and_budget(monkeypatch, caplog):
+    """build_conf with a stub model (no GGUF): the fallback, the grammar and the budget are in config.json."""
+    import textclf.approaches.llm as llm
+    from textclf.approaches.llm import budget
+
+    monkeypatch.setattr(llm, "model_identity", lambda cfg: ({"provider": "local", "name": "m", "sha256": "s"}, "p"))
+    monkeypatch.setattr(llm, "shared_first_token_labels", lambda path, names: [("alarm_query", "alarm_set")])
+    monkeypatch.setattr(llm, "counter_for", lambda cfg, location, trunc: budget.CharEstimate(1.0, per_message=0))
+    cfg = {"provider": "local", "mode": "logprob", "constrained": True, "max_text_tokens": None,
+           "prompts": {"label_system": "One of: {labels}", "score_system": "", "user": "R: {text}"},
+           "decoding": {"temperature": 0.0, "max_tokens": 5, "seed": 0, "top_logprobs": 10},
+           "few_shot": {"k": 0}, "server": {"n_ctx": 400}}
+    labels = ["alarm_query", "alarm_set", "weather_query"]
+    with caplog.at_level("WARNING"):
+        conf = llm.build_conf(cfg, labels, None, 0)
+    assert conf["mode"] == "label" and conf["mode_requested"] == "logprob" and "alarm_query" in conf["mode_reason"]
+    assert "constrained label mode" in caplog.text
+    assert conf["constraint"] == {"kind": "grammar", "grammar": prompts.label_grammar(labels)}
+    assert conf["decoding"]["max_tokens"] == len("weather_query") + 1 and conf["decoding"]["logprobs"] is False
+    # n_ctx - prompt with an empty text (1 char = 1 token here) - max_tokens - margin
+    empty = len("One of: alarm_query, alarm_set, weather_query") + len("R: ")
+    assert conf["truncation"]["text_tokens"] == 400 - empty - 14 - budget.MARGIN
+    req = llm.requests_for(conf, ["t"])[0]
+    assert req["constraint"] == conf["constraint"]
+    # Without the constraint the same request has another cache key.
+    assert request_key(req) != request_key({k: v for k, v in req.items() if k != "constraint"})
+    with pytest.raises(ValueError, match="constrained must be true or false"):
+        llm.build_conf({**cfg, "constrained": None}, labels, None, 0)
+    # Unconstrained label mode: no constraint key at all (requests as before this setting existed).
+    conf = llm.build_conf({**cfg, "mode": "label", "constrained": False}, labels, None, 0)
+    assert conf["constraint"] is None and "constraint" not in llm.requests_for(conf, ["t"])[0]
+    assert conf["decoding"]["max_tokens"] == 5
+
+
+class Words:
+    """A toy tokenizer: a token per word (and the spaces before it); detokenize joins them."""
+
+    def tokenize(self, s: str) -> list[str]:
+        import re
+        return re.findall(r"\s*\S+", s)
+
+    def detokenize(self, toks) -> bytes:
+        return "".join(toks).encode()
+
+
+def test_truncate_by_tokens_keeps_the_start_and_fits():
+    from textclf.approaches.llm.budget import truncate_by_tokens
+
+    w = Words()
+    text = "one two three four five six"
+    assert truncate_by_tokens(text, 3, w.tokenize, w.detokenize) == "one two three"
+    assert truncate_by_tokens(text, 6, w.tokenize, w.detokenize) is text  # fits: untouched
+    assert truncate_by_tokens(text, 100, w.tokenize, w.detokenize) is text
+    # A multi-byte character cut in half by a byte count is dropped, not mangled.
+    assert truncate_by_tokens("é é é", 2, w.tokenize, w.detokenize) == "é é"
+
+
+def test_char_estimate_and_plan_cut_long_shots_and_keep_short_texts():
+    from textclf.approaches.llm import budget
+
+    est = budget.CharEstimate(2.0, per_message=4)
+    assert est.count("abcde") == 3 and est.truncate("abcdefgh", 2) == "abcd" and est.truncate("ab", 2) == "ab"
+    short, long_ = "a short text", "x" * 10_000
+    assert budget.fit_text(est, short, 100) == (short, False)
+    assert budget.fit_text(est, long_, 100) == ("x" * 200, True)
+
+    def render(text, shots):
+        msgs = [{"role": "system", "content": "sys"}]
+        for t, y in shots:
+            msgs += [{"role": "user", "content": t}, {"role": "assistant", "content": str(y)}]
+        return msgs + [{"role": "user", "content": text}]
+
+    ones = budget.CharEstimate(1.0, per_message=0)
+    # Short shots: untouched; the text gets what they leave.
+    n, shots, cut = budget.plan(ones, render, [("ab", 0), ("cd", 1)], n_ctx=200, max_tokens=5, cap=None, what="")
+    assert cut == 0 and shots == [("ab", 0), ("cd", 1)] and n == 200 - (3 + 4 + 2) - 5 - budget.MARGIN
+    # Long shots share the room with the text; a cap bounds both.
+    n, shots, cut = budget.plan(ones, render, [("y" * 1000, 0)], n_ctx=200, max_tokens=5, cap=None, what="")
+    room = 200 - (3 + 1) - 5 - budget.MARGIN
+    assert cut == 1 and len(shots[0][0]) == room // 2 and n == room - room // 2
+    n, _, _ = budget.plan(ones, render, [], n_ctx=200, max_tokens=5, cap=40, what="")
+    assert n == 40
+    with pytest.raises(ValueError, match="Raise it"):
+        budget.plan(ones, render, [], n_ctx=50, max_tokens=5, cap=None, what="Raise it")
+
+
+def test_budget_settings_are_checked():
+    from textclf.approaches.llm import budget
+
+    assert budget.settings({"provider": "local", "server": {"n_ctx": 2048}, "max_text_tokens": None})["n_ctx"] == 2048
+    with pytest.raises(ValueError, match="max_text_tokens"):
+        budget.settings({"provider": "local", "server": {"n_ctx": 2048}, "max_text_tokens": 3})
+    with pytest.raises(ValueError, match="context_tokens"):
+        budget.settings({"provider": "groq", "max_text_tokens": None})
+
+
+def test_groq_request_shape_structured_output_and_long_text_estimate(tmp_path):
+    """Provider groq against the fake server: response_format json_schema with the labels as
+    enum (no grammar), JSON replies parsed; a 1 MB text cut by the documented estimate
+    (chars_per_token x max_text_tokens) and counted in truncated_rows."""
+    big = "good " * 200_000
+    texts = ["a good film", "a bad film", big, "whatever [chatty]"]
+    with FaultServer() as srv:
+        proj = make_project(tmp_path, texts, overrides(srv.url, tmp_path / "cache"))
+        predict(proj)
+        body = srv.bodies[0]
+        rf = body["response_format"]
+        assert rf["type"] == "json_schema" and rf["json_schema"]["schema"]["properties"]["label"]["enum"] == LABELS
+        assert "grammar" not in body and body["max_tokens"] >= len('{"label": "positive"}')
+        sent = sorted(len(b["messages"][-1]["content"]) for b in srv.bodies)
+        assert sent[-1] == len("Review: ") + 8000 * 2  # max_text_tokens x chars_per_token (conf/llm/groq.yaml)
+    m = json.loads((proj / "metrics/llm.json").read_text())["details"]["test"]
+    assert m["truncated_rows"] == 1 and m["constraint"] == "json_schema" and m["mode_used"] == "label"
+    assert m["unparseable"] == 1 and m["answered"] == 3  # the chatty row ignored the schema: counted, not repaired
+    conf = json.loads((proj / "models/llm/config.json").read_text())
+    assert conf["constrained"] is True and conf["constraint"]["kind"] == "json_schema"
+    assert conf["truncation"]["counter"] == "chars_per_token" and conf["truncation"]["text_tokens"] == 8000

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from textclf.approaches.llm import build_conf, check_logprob_labels, client, collect, requests_for, send_all
+from textclf.approaches.llm import (build_conf, check_logprob_labels, client, collect, fit_texts, requests_for,
+                                   send_all)
+from textclf.approaches.llm import budget
 from textclf.approaches.llm.cache import ResponseCache
 from textclf.approaches.llm.server import LocalServer
 from textclf.resolve import resolve
 
-from llm_helpers import REPO, env, read_jsonl
+from llm_helpers import REPO, env, in_process, make_project, read_jsonl
 
 RT = (REPO.parent / "shared" / "data" / "rotten_tomatoes").resolve()
 
@@ -115,6 +117,79 @@ def test_logprob_mode_refuses_labels_sharing_a_first_token(smol):
     check_logprob_labels(path, ["negative", "positive"])
     with pytest.raises(ValueError, match="start with the same token"):
         check_logprob_labels(path, ["positive", "positive review"])
+
+
+# 20 hwu64 intents (many share a first token: logprob mode cannot tell them apart) and two
+# labels that need escaping in a GBNF literal.
+MANY = ["alarm_query", "alarm_remove", "alarm_set", "audio_volume_down", "audio_volume_mute", "audio_volume_up",
+        "calendar_query", "calendar_remove", "calendar_set", "cooking_recipe", "datetime_query", "email_query",
+        "email_sendemail", "general_joke", "iot_cleaning", "iot_hue_lightoff", "music_query", "play_music",
+        "weather_query", "transport_ticket", 'say "hi"', "back\\slash"]
+REQUESTS = ["wake me up at seven tomorrow", "cancel my alarm", "turn the volume down", "what's the weather in paris",
+            "tell me a joke", "play some jazz", "book a train ticket to london", "say hi to everyone",
+            "how do i make pancakes", "switch off the lights in the kitchen"]
+
+
+def test_logprob_falls_back_to_constrained_label_mode_with_many_labels(smol, caplog):
+    """Logprob mode on labels sharing first tokens falls back to constrained label mode,
+    recorded and warned; every reply of the real server is exactly one of the 22 labels
+    (escaped quote and backslash included): 0 unparseable. Unconstrained, the same model
+    answers things that are no label."""
+    cfg, path, url = smol
+    cfg = {**cfg, "mode": "logprob", "few_shot": {"k": 0}, "server": {**cfg["server"], "n_ctx": 1024}}
+    assert len(MANY) >= 20
+    with caplog.at_level("WARNING"):
+        conf = build_conf(cfg, MANY, None, 0)
+    assert conf["mode"] == "label" and conf["mode_requested"] == "logprob" and "alarm_query" in conf["mode_reason"]
+    assert "constrained label mode used instead" in caplog.text
+    assert conf["constraint"]["kind"] == "grammar" and '"say \\"hi\\""' in conf["constraint"]["grammar"]
+    policy = client.Policy.from_config(cfg)
+    outcomes, stats = send_all(cfg, conf, requests_for(conf, REQUESTS), url, "unused", None, policy)
+    pred, _, failed, reasons, _ = collect(conf, outcomes)
+    replies = [o.response["text"] for o in outcomes]
+    assert not failed and not reasons and all(r in MANY for r in replies), replies
+    assert (pred >= 0).all() and [MANY[p] for p in pred] == replies
+
+    free = build_conf({**cfg, "mode": "label", "constrained": False}, MANY, None, 0)
+    outcomes, _ = send_all(cfg, free, requests_for(free, REQUESTS), url, "unused", None, policy)
+    assert any(o.response["text"] not in MANY for o in outcomes)  # what the grammar prevents
+    with pytest.raises(ValueError, match="llm.constrained=true"):
+        build_conf({**cfg, "constrained": False}, MANY, None, 0)
+
+
+def test_a_1mb_text_is_truncated_and_answered_by_the_real_server(smol, tmp_path):
+    """The predict stage (provider local, the running SmolLM2 server) on a 1 MB text: cut to
+    the context's room with the model's vocabulary, answered, counted in truncated_rows; the
+    short texts' requests are exactly those of the untruncated texts. Sent whole, the long
+    text is refused by the server."""
+    import groq
+
+    cfg, _, url = smol
+    big = "a good film, " * 80_000
+    assert len(big) >= 1_000_000
+    texts = ["a good film", "a bad film", big]
+    proj = make_project(tmp_path, texts, ["llm=smollm2", f"llm.base_url={url}", "llm.server.n_ctx=1024",
+                                          f"llm.cache.dir={tmp_path / 'cache'}"])
+    from textclf.stages import predict as predict_stage
+
+    in_process(proj, predict_stage.main, ["llm"])
+    m = json.loads((proj / "metrics/llm.json").read_text())["details"]["test"]
+    assert m["rows"] == 3 and m["failed"] == 0 and m["truncated_rows"] == 1 and m["unparseable"] == 0
+    conf = json.loads((proj / "models/llm/config.json").read_text())
+    assert conf["truncation"]["n_ctx"] == 1024 and 0 < conf["truncation"]["text_tokens"] < 1024
+    fitted, cut = fit_texts(cfg, conf, texts)
+    assert cut == 1 and fitted[:2] == texts[:2] and big.startswith(fitted[2]) and len(fitted[2]) < 10_000
+    assert requests_for(conf, fitted)[:2] == requests_for(conf, texts[:2])
+    # The cut text fills the context up to the reply and the margin (its reply comes from the cache).
+    cache = ResponseCache(tmp_path / "cache" / "responses.sqlite")
+    (long_reply,), stats = send_all(cfg, conf, requests_for(conf, fitted[2:]), url, "unused", cache,
+                                    client.Policy.from_config(cfg))
+    assert stats.cache_hits == 1 and long_reply.response["text"] in ("negative", "positive")
+    used, room = long_reply.response["usage"]["prompt_tokens"], 1024 - conf["decoding"]["max_tokens"]
+    assert room - 2 * budget.MARGIN <= used <= room, (used, room)
+    api = groq.Groq(api_key="unused", base_url=url, max_retries=0, timeout=120)
+    with pytest.raises(groq.APIStatusError):
+        api.chat.completions.create(model="any", max_tokens=5, messages=[{"role": "user", "content": big[:40_000]}])
 
 
 @pytest.mark.slow

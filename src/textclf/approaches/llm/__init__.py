@@ -8,7 +8,8 @@ Providers (conf/llm/*.yaml, the `llm:` params):
           environment or .env, never from params.
 
 fit writes models/<name>/config.json: everything that decides the answers (model
-identity, mode, prompts, decoding, few-shot examples). predict reads it, plus the
+identity, mode asked and used, prompts, decoding, the label constraint, few-shot examples,
+the text's token budget: long texts are cut to fit the context, see budget.py). predict reads it, plus the
 operational settings (concurrency, rpm, retries, timeouts, server) straight from params,
 so changing those does not invalidate results. Replies are cached on disk (cache.py).
 """
@@ -27,7 +28,7 @@ import numpy as np
 
 from ...context import settings
 from .. import UNPARSEABLE, Labelled, Prediction
-from . import client, prompts
+from . import budget, client, prompts
 from .cache import ResponseCache, request_key
 
 log = logging.getLogger(__name__)
@@ -51,31 +52,73 @@ def model_identity(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], Path | None]
     raise ValueError(f"llm.provider must be local or groq, not {cfg['provider']!r}")
 
 
-def check_logprob_labels(model_path: Path, label_names: list[str]) -> None:
-    """Refuse logprob mode when two labels start with the same token of this model."""
+def shared_first_token_labels(model_path: Path, label_names: list[str]) -> list[tuple[str, str]]:
+    """Pairs of labels that start with the same token of this model (tokenised with its vocabulary)."""
     from llama_cpp import Llama
 
     vocab = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
-    shared = prompts.shared_first_tokens(label_names, lambda s: vocab.tokenize(s.encode(), add_bos=False))
+    return prompts.shared_first_tokens(label_names, lambda s: vocab.tokenize(s.encode(), add_bos=False))
+
+
+def check_logprob_labels(model_path: Path, label_names: list[str]) -> None:
+    """Refuse logprob mode when two labels start with the same token of this model."""
+    shared = shared_first_token_labels(model_path, label_names)
     if shared:
         raise ValueError(f"llm.mode=logprob: labels {shared} start with the same token for this model, so the first "
-                         "token cannot tell them apart. Use mode=label, or rename the labels (data.label_names).")
+                         "token cannot tell them apart. Use mode=label, set llm.constrained=true (logprob mode then "
+                         "falls back to constrained label mode), or rename the labels (data.label_names).")
+
+
+def choose_mode(mode: str, constrained: bool, shared: list[tuple[str, str]]) -> tuple[str, str | None]:
+    """(the mode used, why it differs from the one asked for). Logprob mode cannot tell apart
+    labels that share a first token: with llm.constrained it falls back to constrained label
+    mode (recorded, warned); without, it is refused."""
+    if mode != "logprob" or not shared:
+        return mode, None
+    if not constrained:
+        raise ValueError(f"llm.mode=logprob: labels {shared[:5]} start with the same token for this model, so the "
+                         "first token cannot tell them apart. Set llm.constrained=true (falls back to constrained "
+                         "label mode), use mode=label, or rename the labels (data.label_names).")
+    more = f" and {len(shared) - 3} more pairs" if len(shared) > 3 else ""
+    return "label", (f"logprob mode refused: labels {shared[:3]}{more} start with the same token for this model; "
+                     "constrained label mode used instead")
+
+
+def constraint_for(provider: str, labels: list[str]) -> dict[str, Any]:
+    """What makes the reply one of the labels, per provider: a GBNF grammar for llama.cpp
+    (sent as `grammar`), Groq's structured output (a JSON schema with the labels as enum)."""
+    if provider == "local":
+        return {"kind": "grammar", "grammar": prompts.label_grammar(labels)}
+    return {"kind": "json_schema", "response_format": prompts.label_response_format(labels)}
+
+
+def counter_for(cfg: Mapping[str, Any], location: Path | None, trunc: Mapping[str, Any]) -> budget.Counter:
+    if trunc["counter"] == "chars_per_token":
+        return budget.CharEstimate(trunc["chars_per_token"])
+    return budget.VocabCounter(location)
 
 
 def build_conf(cfg: Mapping[str, Any], labels: list[str], train: tuple[list[str], list[int]] | None,
                seed: int) -> dict[str, Any]:
-    """Everything that decides the answers, checked: model identity, mode, prompts,
-    decoding and the few-shot examples (drawn from `train` with the seed)."""
+    """Everything that decides the answers, checked: model identity, mode (asked and used),
+    prompts, decoding, the label constraint, the few-shot examples (drawn from `train` with the
+    seed, cut to fit the context) and the text's token budget."""
     mode = cfg["mode"]
     if mode not in prompts.MODES:
         raise ValueError(f"llm.mode must be one of {prompts.MODES}, not {mode!r}")
+    constrained = cfg.get("constrained")
+    if not isinstance(constrained, bool):
+        raise ValueError(f"llm.constrained must be true or false (label mode: the reply is exactly one label), "
+                         f"not {constrained!r}")
     positive = cfg.get("positive_label") or labels[-1]
     if mode == "score" and (len(labels) != 2 or positive not in labels):
         raise ValueError(f"llm.mode=score needs two labels and llm.positive_label among them; labels: {labels}, "
                          f"positive_label: {positive!r}. Use mode=label or logprob for multi-class data.")
     identity, location = model_identity(cfg)
-    if mode == "logprob" and location is not None:
-        check_logprob_labels(location, labels)
+    shared = shared_first_token_labels(location, labels) if mode == "logprob" and location is not None else []
+    mode_used, reason = choose_mode(mode, constrained, shared)
+    if reason:
+        log.warning("llm: %s (recorded as mode_used/mode_reason in config.json and the metrics)", reason)
     k = int((cfg.get("few_shot") or {}).get("k", 0))
     shots: list[tuple[str, int]] = []
     if k:
@@ -83,17 +126,29 @@ def build_conf(cfg: Mapping[str, Any], labels: list[str], train: tuple[list[str]
         rng = np.random.default_rng(int(cfg["few_shot"].get("seed", seed)))
         shots = [(texts[i], int(y[i])) for i in sorted(rng.choice(len(texts), k, replace=False))]
     dec = dict(cfg["decoding"])
-    if mode == "logprob":  # one token, greedy, with its alternatives
+    if mode_used == "logprob":  # one token, greedy, with its alternatives
         dec.update(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=int(dec.get("top_logprobs") or 10))
     else:
         dec.pop("top_logprobs", None)
         dec["logprobs"] = False
-    conf = {"model": identity, "mode": mode, "labels": labels, "positive": positive,
-            "threshold": float(cfg.get("threshold", 0.5)), "prompts": dict(cfg["prompts"]), "decoding": dec,
-            "shots": shots}
-    # Render one prompt now: a bad template fails at fit, not after the first request.
-    prompts.build_messages(conf["prompts"], mode, labels, "example", shots, positive)
-    return conf
+    # Label mode only: score and logprob replies are not label names.
+    constraint = constraint_for(cfg["provider"], labels) if mode_used == "label" and constrained else None
+    if constraint:  # room for the longest label, else it is cut mid-way
+        dec["max_tokens"] = max(int(dec["max_tokens"]), prompts.constrained_max_tokens(constraint["kind"], labels))
+    trunc = budget.settings(cfg)
+    render = lambda text, s: prompts.build_messages(cfg["prompts"], mode_used, labels, text, s, positive)  # noqa: E731
+    # Also renders one prompt now: a bad template fails at fit, not after the first request.
+    text_tokens, shots, cut = budget.plan(
+        counter_for(cfg, location, trunc), render, shots, trunc["n_ctx"], int(dec["max_tokens"]),
+        trunc["max_text_tokens"], "Raise llm.server.n_ctx (local) or llm.context_tokens (groq), or use fewer "
+        "few-shot examples (llm.few_shot.k) or shorter prompts.")
+    if cut:
+        log.warning("llm: %d of %d few-shot examples cut to fit the context", cut, len(shots))
+    trunc.update(text_tokens=text_tokens, truncated_shots=cut)
+    return {"model": identity, "mode": mode_used, "mode_requested": mode, "mode_reason": reason, "labels": labels,
+            "positive": positive, "threshold": float(cfg.get("threshold", 0.5)), "prompts": dict(cfg["prompts"]),
+            "decoding": dec, "constrained": constrained, "constraint": constraint, "shots": shots,
+            "truncation": trunc}
 
 
 def fit(ctx, name: str, out_dir: Path) -> None:
@@ -148,6 +203,8 @@ def cache_for(cfg: Mapping[str, Any]) -> ResponseCache | None:
 
 def parse(conf: Mapping[str, Any], response: Mapping[str, Any]) -> prompts.Parsed:
     labels = conf["labels"]
+    if conf["mode"] == "label" and conf.get("constraint"):
+        return prompts.parse_constrained(response["text"], labels, conf["constraint"]["kind"])
     if conf["mode"] == "label":
         return prompts.parse_label(response["text"], labels)
     if conf["mode"] == "score":
@@ -162,11 +219,30 @@ def cost(cfg: Mapping[str, Any], prompt_tokens: int, completion_tokens: int) -> 
 
 
 def requests_for(conf: Mapping[str, Any], texts: list[str]) -> list[dict[str, Any]]:
-    """One request per text; each is also the cache key's content."""
+    """One request per (already fitted) text; each is also the cache key's content, the
+    constraint included (absent when there is none: unconstrained requests keep their keys)."""
     shots = [tuple(s) for s in conf["shots"]]
+    extra = {"constraint": conf["constraint"]} if conf.get("constraint") else {}
     return [{"model": conf["model"], "decoding": conf["decoding"],
              "messages": prompts.build_messages(conf["prompts"], conf["mode"], conf["labels"], t, shots,
-                                                conf["positive"])} for t in texts]
+                                                conf["positive"]), **extra} for t in texts]
+
+
+def fit_texts(cfg: Mapping[str, Any], conf: Mapping[str, Any], texts: list[str]) -> tuple[list[str], int]:
+    """(texts cut to the budget recorded at fit, how many were cut). Texts that fit are
+    returned as they are, without loading a tokenizer when they fit by bytes."""
+    trunc = conf["truncation"]
+    n = trunc["text_tokens"]
+    if trunc["counter"] != "chars_per_token" and all(len(t.encode()) + 1 <= n for t in texts):
+        return list(texts), 0
+    location = None
+    if trunc["counter"] != "chars_per_token":
+        from ...resolve import resolve
+
+        location, _ = resolve(cfg["model"])
+    counter = counter_for(cfg, location, trunc)
+    out = [budget.fit_text(counter, t, n) for t in texts]
+    return [t for t, _ in out], sum(cut for _, cut in out)
 
 
 def all_cached(requests: list[dict[str, Any]], cache: ResponseCache | None) -> bool:
@@ -190,6 +266,11 @@ def send_all(cfg: Mapping[str, Any], conf: Mapping[str, Any], requests: list[dic
             d.pop("top_logprobs", None)
         else:
             d["logprobs"] = True
+        c = req.get("constraint")
+        if c and c["kind"] == "grammar":  # llama.cpp's server reads `grammar` (GBNF) from the body
+            d["extra_body"] = {"grammar": c["grammar"]}
+        elif c:
+            d["response_format"] = c["response_format"]
         return api.chat.completions.create(model=api_model, messages=req["messages"], **d)
 
     return client.run(requests, send, cache, policy, desc=desc)
@@ -220,7 +301,11 @@ def collect(conf: Mapping[str, Any], outcomes: list[client.Outcome]):
 def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     cfg = ctx.settings(name)
     conf = json.loads((model_dir / CONFIG).read_text())
-    texts = ctx.split(split).texts
+    texts, truncated = fit_texts(cfg, conf, ctx.split(split).texts)
+    if truncated:
+        log.warning("%s/%s: %d of %d texts cut to %d tokens (the context's room; llm.max_text_tokens: %s)", name,
+                    split, truncated, len(texts), conf["truncation"]["text_tokens"],
+                    conf["truncation"]["max_text_tokens"])
     requests = requests_for(conf, texts)
     policy = client.Policy.from_config(cfg)
     cache = cache_for(cfg)
@@ -247,7 +332,10 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
                          f"listed in {failed_path}. The replies received are cached: rerun to retry only these rows.")
     failed_path.unlink(missing_ok=True)
     # Deterministic for given params and replies: goes into metrics/<name>.json.
-    info = {"mode": conf["mode"], "model": conf["model"]["name"], "rows": n, "answered": n - unparseable,
+    info = {"mode": conf["mode_requested"], "mode_used": conf["mode"], "mode_reason": conf["mode_reason"],
+            "constraint": (conf["constraint"] or {}).get("kind"), "truncated_rows": truncated,
+            "text_tokens": conf["truncation"]["text_tokens"], "model": conf["model"]["name"], "rows": n,
+            "answered": n - unparseable,
             "unparseable": unparseable, "unparseable_rate": round(unparseable / max(n, 1), 6), "failed": 0,
             **tokens, "cost_usd": cost(cfg, **tokens),
             "unparseable_examples": [{"row": i, "reason": r} for i, r in list(reasons.items())[:5]]}

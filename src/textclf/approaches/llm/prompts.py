@@ -6,10 +6,13 @@ Three modes:
             thresholded; anything else is unparseable;
   logprob - one token at temperature 0; each label's probability is the mass of the
             first-token top logprobs that spell the start of that label (and no other).
+Label mode can be constrained (the reply is exactly a label by construction): a GBNF
+grammar for llama.cpp, a JSON schema enum for Groq's structured output; parsed exactly.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -136,3 +139,66 @@ def shared_first_tokens(label_names: Sequence[str], tokenize) -> list[tuple[str,
         return out
     f = {n: firsts(n) for n in label_names}
     return [(a, b) for i, a in enumerate(label_names) for b in label_names[i + 1:] if f[a] & f[b]]
+
+
+# ---------------------------------------------------------------- constrained label mode
+
+def gbnf_literal(s: str) -> str:
+    """A GBNF string literal matching exactly `s` (llama.cpp grammar syntax): backslash,
+    double quote and control characters escaped; other characters as they are (UTF-8)."""
+    out = []
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def label_grammar(label_names: Sequence[str]) -> str:
+    """GBNF whose root is exactly one of the label names (nothing before or after)."""
+    return "root ::= " + " | ".join(gbnf_literal(n) for n in label_names)
+
+
+JSON_KEY = "label"
+
+
+def label_response_format(label_names: Sequence[str]) -> dict[str, Any]:
+    """OpenAI-style structured output: a JSON object whose only field is one of the labels."""
+    return {"type": "json_schema",
+            "json_schema": {"name": "classification",
+                            "schema": {"type": "object",
+                                       "properties": {JSON_KEY: {"type": "string", "enum": list(label_names)}},
+                                       "required": [JSON_KEY], "additionalProperties": False}}}
+
+
+def constrained_max_tokens(kind: str, label_names: Sequence[str]) -> int:
+    """Reply tokens that always suffice for the longest label: a token is at least one byte
+    (a grammar may spell a label in unusual, short tokens); JSON adds its wrapper and some
+    whitespace. Fewer would cut a label mid-way, an unparseable row."""
+    if kind == "grammar":
+        return max(len(n.encode()) for n in label_names) + 1
+    return max(len(json.dumps({JSON_KEY: n}).encode()) for n in label_names) + 32
+
+
+def parse_constrained(text: str, label_names: Sequence[str], kind: str) -> Parsed:
+    """A constrained reply is exactly a label (grammar) or {"label": <label>} (json_schema);
+    anything else (a provider that ignored the constraint) is unparseable, not repaired."""
+    value: Any = text
+    if kind == "json_schema":
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return Parsed(-1, reason=f"not JSON: {text[:60]!r}")
+        value = value.get(JSON_KEY) if isinstance(value, dict) else None
+    if isinstance(value, str) and value in label_names:
+        return Parsed(list(label_names).index(value))
+    return Parsed(-1, reason=f"constrained reply is not a label: {text[:60]!r}")
