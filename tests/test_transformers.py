@@ -318,7 +318,8 @@ def test_finetune_logs_each_epoch_to_dvclive_through_the_fit_stage(tiny_3label, 
         assert [(int(step), float(value)) for step, value in rows[1:]] == [(h["epoch"], h[curve]) for h in epochs]
     assert json.loads((live / "metrics.json").read_text()) == {
         "train_loss": epochs[-1]["train_loss"], "validation_macro_f1": epochs[-1]["validation_macro_f1"], "step": 3,
-        "best_epoch": history["best_epoch"], "best_validation_macro_f1": history["best_validation_macro_f1"]}
+        "best_epoch": history["best_epoch"], "best_validation_macro_f1": history["best_validation_macro_f1"],
+        "epochs_run": 3, "stopped_early": False}
     files = {r: {p.relative_to(r): p.read_bytes() for p in sorted((r / "metrics/train").rglob("*")) if p.is_file()}
              for r in runs}
     assert files[runs[0]] == files[runs[1]] and len(files[runs[0]]) == 3
