@@ -155,7 +155,7 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     texts = ctx.split(split).texts
     prompts = [meta["prompt"].replace("{text}", t) for t in texts]
     words = meta["label_words"]
-    from ...tokens import count_truncated
+    from ..tokens import count_truncated
 
     # The prompt (question first) is cut to max_length tokens: how many lose their end.
     info = {"max_length": int(meta["max_length"]),
