@@ -141,7 +141,7 @@ def test_scorer_knows_all_classes_even_when_a_fold_lacks_one(tmp_path):
     number of classes" there (and scores on 19 labels); ours scores all 20 without a warning."""
     gold = _many_classes(tmp_path, good_noise=0.3)
     train = ens.base_features(tmp_path, "s", ["good", "other", "sim"], "validation", 20, gold["validation"])
-    theirs = ens.build(SPEC, 42, 20, 3).set_params(scoring="neg_log_loss")
+    theirs = ens.build(SPEC, 42, 20, 3).set_params(scoring="neg_log_loss", error_score=np.nan)
     with pytest.warns(UserWarning, match="different number of classes"):
         ens.out_of_fold(theirs, train, 3, 42)
     with warnings.catch_warnings(record=True) as caught:

@@ -148,7 +148,8 @@ def build(spec: Mapping[str, Any], seed: int, n_labels: int, inner_folds: int) -
         LogisticRegression(max_iter=int(spec["max_iter"]), random_state=seed),
     )
     return GridSearchCV(pipe, {"logisticregression__C": [float(c) for c in spec["Cs"]]}, cv=folds,
-                        scoring=AllLabelsScorer(spec["scoring"], n_labels))
+                        scoring=AllLabelsScorer(spec["scoring"], n_labels),
+                        error_score="raise")  # a failing fit must stop the stage, not score NaN
 
 
 def chosen_c(model: GridSearchCV) -> float:
