@@ -15,7 +15,7 @@ def test_prepares_valid_data(data_cfg, tiny_dataset, tmp_path):
     splits, report = prepare(cfg_for(data_cfg, tiny_dataset), tmp_path, seed=0)
     assert [len(splits[s].texts) for s in ("train", "validation", "test")] == [20, 6, 8]
     assert report.source == "local"
-    assert report.counts["train"] == {"rows_read": 20, "rows": 20}
+    assert report.counts["train"] == {"rows_read": 20, "duplicates_within_split": 0, "rows": 20}
     write_prepared(splits, data_cfg["label_names"], tmp_path / "out")
     back = read_split(tmp_path / "out", "test")
     assert back.texts == splits["test"].texts and back.labels.tolist() == splits["test"].labels
@@ -36,7 +36,7 @@ def test_bad_rows_error_names_file_and_row_or_are_dropped_and_counted(data_cfg, 
     with pytest.raises(DataError, match=rf"train\.jsonl: row 4: .*{match}.*on_{problem}=drop"):
         prepare(cfg_for(data_cfg, tiny_dataset), tmp_path, 0)
     splits, report = prepare(cfg_for(data_cfg, tiny_dataset, **{f"on_{problem}": "drop"}), tmp_path, 0)
-    assert report.counts["train"] == {"rows_read": 21, f"dropped_{problem}": 1, "rows": 20}
+    assert report.counts["train"] == {"rows_read": 21, f"dropped_{problem}": 1, "duplicates_within_split": 0, "rows": 20}
     assert len(splits["train"].texts) == 20
 
 
@@ -157,3 +157,36 @@ def test_real_hwu64_mirror_with_its_one_file_config(tmp_path):
     assert report.label_names_from == "distinct strings" and len(report.label_names) == 64
     assert report.label_names[:2] == ["alarm_query", "alarm_remove"]
     assert {s: len(v.texts) for s, v in splits.items()} == {"train": 7712, "validation": 933, "test": 1032}
+
+
+def test_duplicates_within_a_split_are_counted_and_never_straddle_a_carved_validation(data_cfg, tmp_path):
+    names = ["business", "sport", "tech"]
+    rows = [{"text": f"article {i}", "label": names[i % 3]} for i in range(60)]
+    rows += [dict(rows[i]) for i in range(0, 30, 2)]  # 15 texts twice
+    write_jsonl(tmp_path / "d/train.jsonl", rows)
+    write_jsonl(tmp_path / "d/test.jsonl", [{"text": f"held out {i}", "label": names[i % 3]} for i in range(9)])
+    cfg = cfg_for(data_cfg, tmp_path / "d", label_names=names, splits={"train": "train", "validation": None, "test": "test"},
+                  validation_fraction=0.25)
+    for seed in range(5):
+        splits, report = prepare(cfg, tmp_path, seed)
+        assert report.counts["train"]["duplicates_within_split"] == 15
+        assert report.counts["test"]["duplicates_within_split"] == 0
+        tr, va = splits["train"].texts, splits["validation"].texts
+        assert len(tr) + len(va) == 75 and not set(tr) & set(va)
+        assert sorted(set(splits["validation"].labels)) == [0, 1, 2]
+
+
+def test_csv_keeps_na_like_texts_and_reads_quotes_newlines_bom_crlf(data_cfg, tmp_path):
+    d = tmp_path / "csv"
+    d.mkdir()
+    body = ('text,label\r\n"NA",0\r\nnull,1\r\nNone,0\r\nnan,1\r\n"a ""quoted"", multi\nline review",1\r\n'
+            '"plain, with comma",0\r\n')
+    (d / "train.csv").write_bytes("\ufeff".encode() + body.encode())
+    (d / "test.csv").write_text('text,label\nfine film,1\nbad film,0\n', encoding="utf-8")
+    (d / "validation.csv").write_text('text,label\nok film,1\nmeh film,0\n', encoding="utf-8")
+    splits, report = prepare(cfg_for(data_cfg, d), tmp_path, 0)
+    assert splits["train"].texts == ["NA", "null", "None", "nan", 'a "quoted", multi\nline review', "plain, with comma"]
+    assert splits["train"].labels == [0, 1, 0, 1, 1, 0]
+    (d / "test.csv").write_text('text,label\nfine film,\nbad film,0\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"test\.csv: row 1: null label"):
+        prepare(cfg_for(data_cfg, d), tmp_path, 0)

@@ -89,7 +89,11 @@ def load_local(local_dir: Path, split_files: Mapping[str, str]) -> dict[str, tup
         path = find_split_file(local_dir, name)
         check_utf8(path)
         try:
-            ds = datasets.load_dataset(EXTENSIONS[path.suffix], data_files=str(path), split="train")
+            kind = EXTENSIONS[path.suffix]
+            # pandas reads the cells "NA", "null", "None", "nan"... as missing: a review saying
+            # "None" would become an empty text. Only an empty cell is missing.
+            csv = {"keep_default_na": False, "na_values": [""]} if kind == "csv" else {}
+            ds = datasets.load_dataset(kind, data_files=str(path), split="train", **csv)
         except Exception as exc:  # pyarrow / json errors: add the file name
             raise DataError(f"{path}: could not be read as {EXTENSIONS[path.suffix]}: {exc}") from exc
         out[split] = (ds, str(path))
@@ -287,11 +291,27 @@ def stratified_take(split: Split, n: int | None, seed: int) -> Split:
                  [split.rows[i] for i in take])
 
 
+def count_duplicates_within(splits: Mapping[str, Split], report: Report) -> None:
+    """Rows that repeat an earlier row's text in the same split (kept: a dataset may repeat a
+    text on purpose; counted, so it shows in metrics/data.json)."""
+    for name, sp in splits.items():
+        report.add(name, "duplicates_within_split", len(sp.texts) - len(set(sp.texts)))
+
+
 def carve_validation(train: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """A stratified, seeded `fraction` of train as validation. Copies of one text stay on
+    the same side (the side of its first occurrence): a validation row must not be a
+    training row too."""
     from sklearn.model_selection import train_test_split
 
-    idx = np.arange(len(train.texts))
-    tr, va = train_test_split(idx, test_size=fraction, stratify=train.labels, random_state=seed)
+    first: dict[str, int] = {}
+    owner = [first.setdefault(t, i) for i, t in enumerate(train.texts)]
+    uniq = np.asarray(sorted(set(owner)))
+    tr_u, va_u = train_test_split(uniq, test_size=fraction, stratify=[train.labels[i] for i in uniq],
+                                  random_state=seed)
+    to_val = set(va_u.tolist())
+    va = [i for i in range(len(owner)) if owner[i] in to_val]
+    tr = [i for i in range(len(owner)) if owner[i] not in to_val]
     pick = lambda ids, tag: Split(  # noqa: E731
         [train.texts[i] for i in sorted(ids)], [train.labels[i] for i in sorted(ids)],
         f"{train.origin} ({tag})", [train.rows[i] for i in sorted(ids)])
@@ -306,6 +326,7 @@ def prepare(cfg: Mapping[str, Any], root: Path, seed: int) -> tuple[dict[str, Sp
     cfg = {**cfg, "label_names": names}
     report = Report(source=source, label_names=names, label_names_from=names_from)
     splits = {name: validate_split(ds, name, origin, cfg, report) for name, (ds, origin) in raw.items()}
+    count_duplicates_within(splits, report)
     resolve_cross_split_duplicates(splits, cfg.get("on_cross_split_duplicate", "error"), report)
     if "validation" not in splits:
         frac = cfg.get("validation_fraction")
