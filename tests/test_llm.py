@@ -433,3 +433,72 @@ def test_groq_request_shape_structured_output_and_long_text_estimate(tmp_path):
     conf = json.loads((proj / "models/llm/config.json").read_text())
     assert conf["constrained"] is True and conf["constraint"]["kind"] == "json_schema"
     assert conf["truncation"]["counter"] == "chars_per_token" and conf["truncation"]["text_tokens"] == 8000
+
+
+# ---------------------------------------------------------------- hardening: waits, stopping, logs
+
+def test_retry_after_is_capped_at_max_backoff(tmp_path, monkeypatch, caplog):
+    """A 429 with Retry-After: 3600 waits retries.max_backoff (0.5 s), says so at WARNING, and
+    the row is answered. Sleeps above 20 s are shortened to 20 s here so that, uncapped, this
+    fails on the duration (and on the recorded wait) instead of hanging for an hour."""
+    real_sleep, asked = time.sleep, []
+
+    def sleep(seconds):
+        asked.append(seconds)
+        real_sleep(min(seconds, 20))
+
+    texts = ["a good one [429]", "a bad one"]
+    with FaultServer(retry_after="3600") as srv:
+        proj = make_project(tmp_path, texts, overrides(srv.url, tmp_path / "cache") + ["llm.retries.max_backoff=0.5"])
+        monkeypatch.setattr(time, "sleep", sleep)
+        t0 = time.monotonic()
+        with caplog.at_level("WARNING"):
+            predict(proj)
+        took = time.monotonic() - t0
+        assert [s for t, s in srv.attempts if "[429]" in t] == [429, 200]
+    t = json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
+    assert t["retries"] >= 1 and t["errors"] == {"http_429": 1}
+    assert json.loads((proj / "metrics/llm.json").read_text())["details"]["test"]["answered"] == 2
+    assert took < 15 and max(asked) <= 0.5, (took, asked)
+    assert "the server asked for 3600 s (Retry-After), waiting 0.50 s" in caplog.text
+    policy = client.Policy(backoff=1.0, max_backoff=2.0)
+    assert client.backoff_delay(0, policy, random.Random(0), server_says=3600.0) == 2.0
+
+
+def test_a_cache_error_stops_the_run_without_sending_the_queue(tmp_path, monkeypatch):
+    """The cache's disk fills after 3 replies: the run raises that error at once; of the 40
+    queued rows at most concurrency (2) + 3 were sent, not all 40."""
+    from textclf.approaches.llm import cache as cache_mod
+
+    real_put, puts = cache_mod.ResponseCache.put, []
+
+    def put(self, key, response):
+        puts.append(key)
+        if len(puts) > 3:
+            raise sqlite3.OperationalError("database or disk is full")
+        real_put(self, key, response)
+
+    texts = [f"review {i} {'good' if i % 2 else 'bad'}" for i in range(40)]
+    with FaultServer(delay=0.1) as srv:
+        proj = make_project(tmp_path, texts, overrides(srv.url, tmp_path / "cache") + ["llm.concurrency=2"])
+        monkeypatch.setattr(cache_mod.ResponseCache, "put", put)
+        with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+            predict(proj)
+        time.sleep(0.5)  # a request still in flight is answered; nothing new starts
+        assert 4 <= len(srv.attempts) <= 2 + 3, len(srv.attempts)
+    assert not (proj / "metrics/llm.json").exists()
+
+
+def test_httpx_request_lines_are_not_logged(tmp_path, monkeypatch, caplog):
+    import logging
+
+    for name in ("httpx", "httpcore"):  # as in a fresh process, whatever ran before
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    with FaultServer() as srv:
+        proj = make_project(tmp_path, ["a good film", "a bad film"], overrides(srv.url, tmp_path / "cache"))
+        with caplog.at_level("INFO"):
+            predict(proj)
+        assert len(srv.attempts) == 2
+    names = {r.name for r in caplog.records}
+    assert any(n.startswith("textclf") for n in names), names  # INFO records are captured...
+    assert not {n for n in names if n.split(".")[0] in ("httpx", "httpcore")}  # ...but no request lines
