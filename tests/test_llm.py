@@ -502,3 +502,111 @@ def test_httpx_request_lines_are_not_logged(tmp_path, monkeypatch, caplog):
     names = {r.name for r in caplog.records}
     assert any(n.startswith("textclf") for n in names), names  # INFO records are captured...
     assert not {n for n in names if n.split(".")[0] in ("httpx", "httpcore")}  # ...but no request lines
+
+
+# ---------------------------------------------------------------- hardening: cache identity and format
+
+def refit(proj, tmp_path, overrides_: list[str]) -> None:
+    """Recompose the throwaway project's params (make_project's dataset) and rerun fit@llm."""
+    from textclf.params import compose
+    from textclf.stages import fit as fit_stage
+
+    compose(proj, ["data.source=local", f"data.local_dir={tmp_path / 'ds'}", "data.name=tiny", *overrides_])
+    in_process(proj, fit_stage.main, ["llm"])
+
+
+def timings(proj) -> dict:
+    return json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
+
+
+def test_local_model_at_a_base_url_is_cached_apart(tmp_path):
+    """provider=local served at base_url (a server not started here, the fake one): the URL is
+    part of the model identity, so another server's replies are not taken for this one's; with
+    base_url null the identity is exactly the former one (the default run's keys unchanged)."""
+    from textclf.approaches.llm import model_identity
+
+    texts = ["a good film", "a bad film", "good good", "so bad"]
+    local = ["llm=smollm2", f"llm.cache.dir={tmp_path / 'cache'}", "llm.retries.backoff=0.05"]
+    with FaultServer() as a, FaultServer() as b:
+        proj = make_project(tmp_path, texts, local + [f"llm.base_url={a.url}"])
+        predict(proj)
+        assert len(a.attempts) == 4 and timings(proj)["cache_hits"] == 0
+        refit(proj, tmp_path, local + [f"llm.base_url={b.url}"])
+        predict(proj)
+        assert len(b.attempts) == 4 and timings(proj)["cache_hits"] == 0 and timings(proj)["requests"] == 4
+        assert json.loads((proj / "models/llm/config.json").read_text())["model"]["base_url"] == b.url
+        predict(proj)  # and the same server again: all from the cache
+        assert len(b.attempts) == 4 and timings(proj)["cache_hits"] == 4
+    from test_llm_server import smollm2_cfg
+
+    cfg = smollm2_cfg()
+    assert sorted(model_identity({**cfg, "base_url": None})[0]) == ["name", "provider", "sha256"]
+
+
+def test_cache_garbage_newer_and_legacy_files(tmp_path):
+    path = tmp_path / "responses.sqlite"
+    path.write_bytes(random.Random(0).randbytes(8192))
+    with pytest.raises(RuntimeError, match=rf"{path}.*Delete it.*llm.cache.dir"):
+        ResponseCache(path)
+    # A file written before the version was recorded (user_version 0): adopted, keys and replies untouched.
+    path.unlink()
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, response TEXT NOT NULL)")
+    db.execute("INSERT INTO responses VALUES ('k', '{\"text\": \"positive\"}')")
+    db.commit()
+    db.close()
+    c = ResponseCache(path)
+    assert c.get("k") == {"text": "positive"} and c.keys() == {"k"}
+    c.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    db.execute("PRAGMA user_version = 7")
+    db.close()
+    with pytest.raises(RuntimeError, match=rf"{path} has format version 7; this code reads version 1"):
+        ResponseCache(path)
+
+
+def test_a_garbage_cache_file_stops_the_stage_naming_it(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "responses.sqlite").write_bytes(b"\x00garbage" * 1000)
+    with FaultServer() as srv:
+        proj = make_project(tmp_path, ["a good film"], overrides(srv.url, cache))
+        with pytest.raises(RuntimeError, match=rf"{cache / 'responses.sqlite'} is unreadable"):
+            predict(proj)
+        assert not srv.attempts
+
+
+# ---------------------------------------------------------------- hardening: hostile settings
+
+@pytest.mark.parametrize("url", ["https://api.groq.com", "https://example.com:8443/x", "http://127.0.0.1:8000",
+                                 "http://127.9.9.9", "http://[::1]:8080", "http://localhost:1", "HTTP://LOCALHOST:2"])
+def test_base_url_accepted(url):
+    from textclf.approaches.llm import check_base_url
+
+    check_base_url(url)
+
+
+@pytest.mark.parametrize("url", ["http://example.com", "http://10.0.0.1:8000", "http://0.0.0.0:8000",
+                                 "http://localhost.evil.example", "http://127.0.0.1.nip.io", "ftp://127.0.0.1",
+                                 "127.0.0.1:8000", "https://", "file:///etc/passwd"])
+def test_base_url_refused(url):
+    from textclf.approaches.llm import check_base_url
+
+    with pytest.raises(ValueError, match="https://"):
+        check_base_url(url)
+
+
+def test_hostile_base_url_and_key_variable_are_refused_at_fit(tmp_path, monkeypatch):
+    from textclf.approaches.llm import api_key
+
+    with pytest.raises(ValueError, match="llm.base_url='http://example.com'"):
+        make_project(tmp_path / "a", ["x"], [*FAST, "llm.base_url=http://example.com"])
+    with pytest.raises(ValueError, match="api_key_env='AWS_SECRET_ACCESS_KEY'.*GROQ_API_KEY or TEXTCLF_LLM_API_KEY"):
+        make_project(tmp_path / "b", ["x"], [*FAST, "llm.api_key_env=AWS_SECRET_ACCESS_KEY"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+    with pytest.raises(ValueError, match="api_key_env"):
+        api_key({"provider": "groq", "api_key_env": "AWS_SECRET_ACCESS_KEY"}, tmp_path)
+    monkeypatch.setenv("TEXTCLF_LLM_API_KEY", "other-key")
+    assert api_key({"provider": "groq", "api_key_env": "TEXTCLF_LLM_API_KEY"}, tmp_path) == "other-key"
+    assert api_key({"provider": "groq", "api_key_env": "GROQ_API_KEY"}, tmp_path) == "test-key-not-secret"
