@@ -489,6 +489,31 @@ def test_a_cache_error_stops_the_run_without_sending_the_queue(tmp_path, monkeyp
     assert not (proj / "metrics/llm.json").exists()
 
 
+def test_ctrl_c_cancels_the_queued_requests():
+    """KeyboardInterrupt in the main thread (Ctrl-C) after 3 replies: re-raised at once, and of
+    the 40 queued requests at most those in flight then (concurrency 2) were sent after it."""
+    import os
+    import threading
+    from types import SimpleNamespace as NS
+
+    sent, lock = [], threading.Lock()
+
+    def send(req):
+        with lock:
+            sent.append(req["messages"])
+            if len(sent) == 3:
+                os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+        time.sleep(0.1)
+        return NS(choices=[NS(message=NS(content="positive"), logprobs=None)], usage=None)
+
+    reqs = [{"model": "m", "decoding": {}, "messages": f"row {i}"} for i in range(40)]
+    policy = client.Policy(concurrency=2, backoff=0.01)
+    with pytest.raises(KeyboardInterrupt):
+        client.run(reqs, send, None, policy)
+    time.sleep(0.5)
+    assert 3 <= len(sent) <= 2 + 3, len(sent)
+
+
 def test_httpx_request_lines_are_not_logged(tmp_path, monkeypatch, caplog):
     import logging
 
