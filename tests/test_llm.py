@@ -97,6 +97,8 @@ def test_rate_limiter_spaces_requests():
 def test_policy_rejects_nonsense():
     with pytest.raises(ValueError, match="concurrency"):
         client.Policy.from_config({"concurrency": 0})
+    with pytest.raises(ValueError, match="max_backoff > 0"):
+        client.Policy.from_config({"retries": {"max_backoff": 0}})
 
 
 def test_cache_roundtrip_and_key(tmp_path):
