@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 class FaultServer:
     """Answers POST /openai/v1/chat/completions like a chat model that says "positive"
     when the review contains "good" and "negative" otherwise, except for reviews tagged:
-      [429]       first attempt: 429 with Retry-After: 1
+      [429]       first attempt: 429 with Retry-After: `retry_after` (default 1 s)
       [500]       first attempt: 500
       [slow]      first attempt: sleeps past the client's timeout
       [malformed] first attempt: 200 with a truncated JSON body
@@ -30,8 +30,8 @@ class FaultServer:
     {"label": ...}, except for [chatty] rows (a provider ignoring the constraint).
     Every attempt is logged (review text, status); `bodies` keeps each request body."""
 
-    def __init__(self, delay: float = 0.0, slow: float = 3.0):
-        self.delay, self.slow = delay, slow
+    def __init__(self, delay: float = 0.0, slow: float = 3.0, retry_after: str = "1"):
+        self.delay, self.slow, self.retry_after = delay, slow, retry_after
         self.healed = False  # set True: [dead] rows answer normally
         self.attempts: list[tuple[str, int]] = []
         self.seen: Counter = Counter()
@@ -77,7 +77,7 @@ class FaultServer:
                     outer.attempts.append((text, status))
                 if status != 200:
                     return self._send(status, b'{"error": {"message": "injected"}}',
-                                      {"Retry-After": "1"} if status == 429 else None)
+                                      {"Retry-After": outer.retry_after} if status == 429 else None)
                 if "[slow]" in text and first:
                     time.sleep(outer.slow)
                 if outer.delay:

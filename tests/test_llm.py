@@ -97,6 +97,8 @@ def test_rate_limiter_spaces_requests():
 def test_policy_rejects_nonsense():
     with pytest.raises(ValueError, match="concurrency"):
         client.Policy.from_config({"concurrency": 0})
+    with pytest.raises(ValueError, match="max_backoff > 0"):
+        client.Policy.from_config({"retries": {"max_backoff": 0}})
 
 
 def test_cache_roundtrip_and_key(tmp_path):
@@ -433,3 +435,205 @@ def test_groq_request_shape_structured_output_and_long_text_estimate(tmp_path):
     conf = json.loads((proj / "models/llm/config.json").read_text())
     assert conf["constrained"] is True and conf["constraint"]["kind"] == "json_schema"
     assert conf["truncation"]["counter"] == "chars_per_token" and conf["truncation"]["text_tokens"] == 8000
+
+
+# ---------------------------------------------------------------- hardening: waits, stopping, logs
+
+def test_retry_after_is_capped_at_max_backoff(tmp_path, monkeypatch, caplog):
+    """A 429 with Retry-After: 3600 waits retries.max_backoff (0.5 s), says so at WARNING, and
+    the row is answered. Sleeps above 20 s are shortened to 20 s here so that, uncapped, this
+    fails on the duration (and on the recorded wait) instead of hanging for an hour."""
+    real_sleep, asked = time.sleep, []
+
+    def sleep(seconds):
+        asked.append(seconds)
+        real_sleep(min(seconds, 20))
+
+    texts = ["a good one [429]", "a bad one"]
+    with FaultServer(retry_after="3600") as srv:
+        proj = make_project(tmp_path, texts, overrides(srv.url, tmp_path / "cache") + ["llm.retries.max_backoff=0.5"])
+        monkeypatch.setattr(time, "sleep", sleep)
+        t0 = time.monotonic()
+        with caplog.at_level("WARNING"):
+            predict(proj)
+        took = time.monotonic() - t0
+        assert [s for t, s in srv.attempts if "[429]" in t] == [429, 200]
+    t = json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
+    assert t["retries"] >= 1 and t["errors"] == {"http_429": 1}
+    assert json.loads((proj / "metrics/llm.json").read_text())["details"]["test"]["answered"] == 2
+    assert took < 15 and max(asked) <= 0.5, (took, asked)
+    assert "the server asked for 3600 s (Retry-After), waiting 0.50 s" in caplog.text
+    policy = client.Policy(backoff=1.0, max_backoff=2.0)
+    assert client.backoff_delay(0, policy, random.Random(0), server_says=3600.0) == 2.0
+
+
+def test_a_cache_error_stops_the_run_without_sending_the_queue(tmp_path, monkeypatch):
+    """The cache's disk fills after 3 replies: the run raises that error at once; of the 40
+    queued rows at most concurrency (2) + 3 were sent, not all 40."""
+    from textclf.approaches.llm import cache as cache_mod
+
+    real_put, puts = cache_mod.ResponseCache.put, []
+
+    def put(self, key, response):
+        puts.append(key)
+        if len(puts) > 3:
+            raise sqlite3.OperationalError("database or disk is full")
+        real_put(self, key, response)
+
+    texts = [f"review {i} {'good' if i % 2 else 'bad'}" for i in range(40)]
+    with FaultServer(delay=0.1) as srv:
+        proj = make_project(tmp_path, texts, overrides(srv.url, tmp_path / "cache") + ["llm.concurrency=2"])
+        monkeypatch.setattr(cache_mod.ResponseCache, "put", put)
+        with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+            predict(proj)
+        time.sleep(0.5)  # a request still in flight is answered; nothing new starts
+        assert 4 <= len(srv.attempts) <= 2 + 3, len(srv.attempts)
+    assert not (proj / "metrics/llm.json").exists()
+
+
+def test_ctrl_c_cancels_the_queued_requests():
+    """KeyboardInterrupt in the main thread (Ctrl-C) after 3 replies: re-raised at once, and of
+    the 40 queued requests at most those in flight then (concurrency 2) were sent after it."""
+    import os
+    import threading
+    from types import SimpleNamespace as NS
+
+    sent, lock = [], threading.Lock()
+
+    def send(req):
+        with lock:
+            sent.append(req["messages"])
+            if len(sent) == 3:
+                os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+        time.sleep(0.1)
+        return NS(choices=[NS(message=NS(content="positive"), logprobs=None)], usage=None)
+
+    reqs = [{"model": "m", "decoding": {}, "messages": f"row {i}"} for i in range(40)]
+    policy = client.Policy(concurrency=2, backoff=0.01)
+    with pytest.raises(KeyboardInterrupt):
+        client.run(reqs, send, None, policy)
+    time.sleep(0.5)
+    assert 3 <= len(sent) <= 2 + 3, len(sent)
+
+
+def test_httpx_request_lines_are_not_logged(tmp_path, monkeypatch, caplog):
+    import logging
+
+    for name in ("httpx", "httpcore"):  # as in a fresh process, whatever ran before
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    with FaultServer() as srv:
+        proj = make_project(tmp_path, ["a good film", "a bad film"], overrides(srv.url, tmp_path / "cache"))
+        with caplog.at_level("INFO"):
+            predict(proj)
+        assert len(srv.attempts) == 2
+    names = {r.name for r in caplog.records}
+    assert any(n.startswith("textclf") for n in names), names  # INFO records are captured...
+    assert not {n for n in names if n.split(".")[0] in ("httpx", "httpcore")}  # ...but no request lines
+
+
+# ---------------------------------------------------------------- hardening: cache identity and format
+
+def refit(proj, tmp_path, overrides_: list[str]) -> None:
+    """Recompose the throwaway project's params (make_project's dataset) and rerun fit@llm."""
+    from textclf.params import compose
+    from textclf.stages import fit as fit_stage
+
+    compose(proj, ["data.source=local", f"data.local_dir={tmp_path / 'ds'}", "data.name=tiny", *overrides_])
+    in_process(proj, fit_stage.main, ["llm"])
+
+
+def timings(proj) -> dict:
+    return json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
+
+
+def test_local_model_at_a_base_url_is_cached_apart(tmp_path):
+    """provider=local served at base_url (a server not started here, the fake one): the URL is
+    part of the model identity, so another server's replies are not taken for this one's; with
+    base_url null the identity is exactly the former one (the default run's keys unchanged)."""
+    from textclf.approaches.llm import model_identity
+
+    texts = ["a good film", "a bad film", "good good", "so bad"]
+    local = ["llm=smollm2", f"llm.cache.dir={tmp_path / 'cache'}", "llm.retries.backoff=0.05"]
+    with FaultServer() as a, FaultServer() as b:
+        proj = make_project(tmp_path, texts, local + [f"llm.base_url={a.url}"])
+        predict(proj)
+        assert len(a.attempts) == 4 and timings(proj)["cache_hits"] == 0
+        refit(proj, tmp_path, local + [f"llm.base_url={b.url}"])
+        predict(proj)
+        assert len(b.attempts) == 4 and timings(proj)["cache_hits"] == 0 and timings(proj)["requests"] == 4
+        assert json.loads((proj / "models/llm/config.json").read_text())["model"]["base_url"] == b.url
+        predict(proj)  # and the same server again: all from the cache
+        assert len(b.attempts) == 4 and timings(proj)["cache_hits"] == 4
+    from test_llm_server import smollm2_cfg
+
+    cfg = smollm2_cfg()
+    assert sorted(model_identity({**cfg, "base_url": None})[0]) == ["name", "provider", "sha256"]
+
+
+def test_cache_garbage_newer_and_legacy_files(tmp_path):
+    path = tmp_path / "responses.sqlite"
+    path.write_bytes(random.Random(0).randbytes(8192))
+    with pytest.raises(RuntimeError, match=rf"{path}.*Delete it.*llm.cache.dir"):
+        ResponseCache(path)
+    # A file written before the version was recorded (user_version 0): adopted, keys and replies untouched.
+    path.unlink()
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, response TEXT NOT NULL)")
+    db.execute("INSERT INTO responses VALUES ('k', '{\"text\": \"positive\"}')")
+    db.commit()
+    db.close()
+    c = ResponseCache(path)
+    assert c.get("k") == {"text": "positive"} and c.keys() == {"k"}
+    c.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    db.execute("PRAGMA user_version = 7")
+    db.close()
+    with pytest.raises(RuntimeError, match=rf"{path} has format version 7; this code reads version 1"):
+        ResponseCache(path)
+
+
+def test_a_garbage_cache_file_stops_the_stage_naming_it(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "responses.sqlite").write_bytes(b"\x00garbage" * 1000)
+    with FaultServer() as srv:
+        proj = make_project(tmp_path, ["a good film"], overrides(srv.url, cache))
+        with pytest.raises(RuntimeError, match=rf"{cache / 'responses.sqlite'} is unreadable"):
+            predict(proj)
+        assert not srv.attempts
+
+
+# ---------------------------------------------------------------- hardening: hostile settings
+
+@pytest.mark.parametrize("url", ["https://api.groq.com", "https://example.com:8443/x", "http://127.0.0.1:8000",
+                                 "http://127.9.9.9", "http://[::1]:8080", "http://localhost:1", "HTTP://LOCALHOST:2"])
+def test_base_url_accepted(url):
+    from textclf.approaches.llm import check_base_url
+
+    check_base_url(url)
+
+
+@pytest.mark.parametrize("url", ["http://example.com", "http://10.0.0.1:8000", "http://0.0.0.0:8000",
+                                 "http://localhost.evil.example", "http://127.0.0.1.nip.io", "ftp://127.0.0.1",
+                                 "127.0.0.1:8000", "https://", "file:///etc/passwd"])
+def test_base_url_refused(url):
+    from textclf.approaches.llm import check_base_url
+
+    with pytest.raises(ValueError, match="https://"):
+        check_base_url(url)
+
+
+def test_hostile_base_url_and_key_variable_are_refused_at_fit(tmp_path, monkeypatch):
+    from textclf.approaches.llm import api_key
+
+    with pytest.raises(ValueError, match="llm.base_url='http://example.com'"):
+        make_project(tmp_path / "a", ["x"], [*FAST, "llm.base_url=http://example.com"])
+    with pytest.raises(ValueError, match="api_key_env='AWS_SECRET_ACCESS_KEY'.*GROQ_API_KEY or TEXTCLF_LLM_API_KEY"):
+        make_project(tmp_path / "b", ["x"], [*FAST, "llm.api_key_env=AWS_SECRET_ACCESS_KEY"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+    with pytest.raises(ValueError, match="api_key_env"):
+        api_key({"provider": "groq", "api_key_env": "AWS_SECRET_ACCESS_KEY"}, tmp_path)
+    monkeypatch.setenv("TEXTCLF_LLM_API_KEY", "other-key")
+    assert api_key({"provider": "groq", "api_key_env": "TEXTCLF_LLM_API_KEY"}, tmp_path) == "other-key"
+    assert api_key({"provider": "groq", "api_key_env": "GROQ_API_KEY"}, tmp_path) == "test-key-not-secret"

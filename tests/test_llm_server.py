@@ -119,6 +119,76 @@ def test_logprob_mode_refuses_labels_sharing_a_first_token(smol):
         check_logprob_labels(path, ["positive", "positive review"])
 
 
+def test_server_child_gets_no_secrets_and_its_log_is_cleaned(monkeypatch):
+    """The llama.cpp child's environment (read from /proc) lacks the API key and the other
+    secret-named variables, keeps the rest; its log is in LOG_DIR while it runs and removed
+    after; a log left by a killed run (its pid gone) is removed at the next start."""
+    from textclf.approaches.llm import server
+
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-test-secret")
+    monkeypatch.setenv("hf_token", "hf-test-secret")
+    monkeypatch.setenv("DB_PASSWORD", "pw-test-secret")
+    monkeypatch.setenv("TEXTCLF_PLAIN_SETTING", "kept")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    server.LOG_DIR.mkdir(parents=True, exist_ok=True)
+    stale = server.LOG_DIR / f"{gone.pid}-1.log"
+    stale.write_text("left by a SIGKILLed run")
+    path, _ = resolve(smollm2_cfg()["model"])
+    srv = LocalServer(path, n_threads=1, n_ctx=512)
+    srv.start()
+    try:
+        environ = Path(f"/proc/{srv.proc.pid}/environ").read_bytes().split(b"\0")
+        names = {e.split(b"=", 1)[0].decode() for e in environ if e}
+        logs = list(server.LOG_DIR.glob(f"{os.getpid()}-{srv.port}.log"))
+        assert logs and not stale.exists()
+    finally:
+        srv.stop()
+    assert "PATH" in names and "TEXTCLF_PLAIN_SETTING" in names  # the environment is passed...
+    assert not {"GROQ_API_KEY", "hf_token", "DB_PASSWORD"} & names  # ...without the secrets
+    assert b"gsk-test-secret" not in b"".join(environ)
+    assert not any(f.exists() for f in logs)
+
+
+def test_server_start_skips_an_impostor_and_a_taken_port(monkeypatch):
+    """The picked port is taken (by an HTTP server answering /v1/models with another model)
+    before the child binds it: that server is not taken for ours, and a new port is picked."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+
+    from textclf.approaches.llm import server
+
+    class Impostor(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"object": "list", "data": [{"id": "someone-else", "object": "model"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Impostor)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    taken = httpd.server_address[1]
+    ports = iter([taken])
+    real_free_port = server.free_port
+    monkeypatch.setattr(server, "free_port", lambda host="127.0.0.1": next(ports, None) or real_free_port(host))
+    path, _ = resolve(smollm2_cfg()["model"])
+    try:
+        with LocalServer(path, n_threads=1, n_ctx=512) as url:
+            assert not url.endswith(f":{taken}")
+            import urllib.request
+
+            with urllib.request.urlopen(f"{url}/v1/models", timeout=10) as r:
+                assert [m["id"] for m in json.loads(r.read())["data"]][0].startswith("textclf-")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 # 20 hwu64 intents (many share a first token: logprob mode cannot tell them apart) and two
 # labels that need escaping in a GBNF literal.
 MANY = ["alarm_query", "alarm_remove", "alarm_set", "audio_volume_down", "audio_volume_mute", "audio_volume_up",

@@ -3,9 +3,11 @@
 Providers (conf/llm/*.yaml, the `llm:` params):
   local - a GGUF model (PyPI package, path or hub; sha256-checked) served by
           llama-cpp-python on 127.0.0.1, started and stopped by the stage, or an already
-          running server at `base_url`;
+          running server at `base_url` (then part of the model identity: its replies are
+          cached apart from those of the server started here);
   groq  - Groq's API (or any server at `base_url` answering /openai/v1), key from the
-          environment or .env, never from params.
+          environment or .env (only the variables in API_KEY_VARS), never from params.
+`base_url` must be https, or http to a loopback host (check_base_url).
 
 fit writes models/<name>/config.json: everything that decides the answers (model
 identity, mode asked and used, prompts, decoding, the label constraint, few-shot examples,
@@ -16,6 +18,7 @@ so changing those does not invalidate results. Replies are cached on disk (cache
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -23,6 +26,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -34,19 +38,53 @@ from .cache import ResponseCache, request_key
 log = logging.getLogger(__name__)
 
 CONFIG = "config.json"
+# The only environment (or .env) variables llm.api_key_env may name (docs/llm.md): params
+# cannot point the key reader at another secret, which would then be sent to base_url.
+API_KEY_VARS = ("GROQ_API_KEY", "TEXTCLF_LLM_API_KEY")
 
 
 class FailedRows(RuntimeError):
     """Some rows got no reply after all retries: the stage must not record its outputs."""
 
 
+def check_base_url(url: str | None) -> None:
+    """Refuse a base_url the reviews (and the API key) would travel to in clear text: it must
+    be https, or http to a loopback host (127.0.0.0/8, ::1, localhost)."""
+    if url is None:
+        return
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not host or parts.scheme not in ("https", "http") or (parts.scheme == "http" and not loopback):
+        raise ValueError(f"llm.base_url={url!r}: use an https:// URL, or http:// to a server on this machine "
+                         "(127.0.0.1, ::1 or localhost); plain http elsewhere would send the reviews and the API key "
+                         "unencrypted.")
+
+
+def check_api_key_env(cfg: Mapping[str, Any]) -> str:
+    var = cfg.get("api_key_env") or "GROQ_API_KEY"
+    if var not in API_KEY_VARS:
+        raise ValueError(f"llm.api_key_env={var!r}: the API key is read only from {' or '.join(API_KEY_VARS)} "
+                         "(environment or .env); put the key in one of those.")
+    return var
+
+
 def model_identity(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], Path | None]:
-    """What the cache key and config.json record as 'the model' (never a key or a port)."""
+    """What the cache key and config.json record as 'the model' (never a key or a port).
+    A local model served at `base_url` (not started here) is identified by that URL too; with
+    base_url null the identity has no base_url key, so its cache keys are those of before."""
+    check_base_url(cfg.get("base_url"))
     if cfg["provider"] == "local":
         from ...resolve import resolve, verify
 
         location, _ = resolve(cfg["model"])
-        return {"provider": "local", "name": cfg["model"]["name"], "sha256": verify(location, cfg["model"])}, location
+        identity = {"provider": "local", "name": cfg["model"]["name"], "sha256": verify(location, cfg["model"])}
+        if cfg.get("base_url"):
+            identity["base_url"] = cfg["base_url"]
+        return identity, location
     if cfg["provider"] == "groq":
         return {"provider": "groq", "name": cfg["api_model"], "base_url": cfg.get("base_url")}, None
     raise ValueError(f"llm.provider must be local or groq, not {cfg['provider']!r}")
@@ -104,6 +142,7 @@ def build_conf(cfg: Mapping[str, Any], labels: list[str], train: tuple[list[str]
     prompts, decoding, the label constraint, the few-shot examples (drawn from `train` with the
     seed, cut to fit the context) and the text's token budget."""
     mode = cfg["mode"]
+    check_api_key_env(cfg)  # here too: a bad setting fails at fit, not at predict
     if mode not in prompts.MODES:
         raise ValueError(f"llm.mode must be one of {prompts.MODES}, not {mode!r}")
     constrained = cfg.get("constrained")
@@ -161,9 +200,9 @@ def fit(ctx, name: str, out_dir: Path) -> None:
 
 
 def api_key(cfg: Mapping[str, Any], root: Path) -> str:
+    var = check_api_key_env(cfg)
     if cfg["provider"] == "local":
         return "no-key-needed"  # the groq SDK insists on one; llama.cpp ignores it
-    var = cfg.get("api_key_env") or "GROQ_API_KEY"
     key = os.environ.get(var)
     if not key and (root / ".env").is_file():
         from dotenv import dotenv_values
@@ -179,6 +218,7 @@ def api_key(cfg: Mapping[str, Any], root: Path) -> str:
 def endpoint(cfg: Mapping[str, Any], root: Path, needed: bool = True) -> Iterator[str | None]:
     """base_url for the client: the configured one, or a llama.cpp server started here, only
     when `needed` (a fully cached run sends nothing, so it starts no server)."""
+    check_base_url(cfg.get("base_url"))
     if cfg.get("base_url") or cfg["provider"] != "local" or not needed:
         yield cfg.get("base_url")
         return

@@ -1,9 +1,11 @@
 """Send chat requests through the groq SDK: response cache, bounded concurrency, a
 requests-per-minute limit, and retries with exponential backoff and jitter on 429, 5xx,
-timeouts, connection errors and malformed replies, honouring Retry-After.
+timeouts, connection errors and malformed replies, honouring Retry-After up to
+`retries.max_backoff` (a server asking for an hour does not stall a worker for an hour).
 
 Every row ends as a response (cached or new) or as a failure with its error; failures
-are never cached, so the next run retries only them."""
+are never cached, so the next run retries only them. Any other error (the cache's disk
+full, Ctrl-C) stops the run at once: queued requests are cancelled, not sent."""
 
 from __future__ import annotations
 
@@ -27,6 +29,13 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUS = {408, 409, 429}
 
 
+def quiet_http_logs() -> None:
+    """httpx logs every request at INFO (a line per row, through the progress bar): keep
+    its and httpcore's warnings only. Set here, not in the shared logging set-up."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 @dataclass
 class Policy:
     """Operational settings: they change how fast rows arrive, never what they say."""
@@ -44,8 +53,10 @@ class Policy:
         p = cls(concurrency=int(cfg.get("concurrency", 1)), rpm=cfg.get("rpm"), timeout=float(cfg.get("timeout", 60)),
                 max_retries=int(r.get("max", 5)), backoff=float(r.get("backoff", 1.0)),
                 max_backoff=float(r.get("max_backoff", 60.0)))
-        if p.concurrency < 1 or (p.rpm is not None and p.rpm <= 0) or p.max_retries < 0 or p.timeout <= 0:
-            raise ValueError(f"llm: concurrency >= 1, rpm > 0 or null, retries.max >= 0, timeout > 0; got {p}")
+        if (p.concurrency < 1 or (p.rpm is not None and p.rpm <= 0) or p.max_retries < 0 or p.timeout <= 0
+                or p.backoff < 0 or p.max_backoff <= 0):
+            raise ValueError(f"llm: concurrency >= 1, rpm > 0 or null, retries.max >= 0, timeout > 0, "
+                             f"retries.backoff >= 0, retries.max_backoff > 0; got {p}")
         return p
 
 
@@ -151,11 +162,13 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def backoff_delay(attempt: int, policy: Policy, rng: random.Random, server_says: float | None) -> float:
-    """Exponential backoff with 'equal jitter' (half fixed, half random); never shorter
-    than the server's Retry-After."""
+    """Exponential backoff with 'equal jitter' (half fixed, half random); not shorter than
+    the server's Retry-After, and never longer than `max_backoff` whatever the server says."""
     base = min(policy.max_backoff, policy.backoff * 2 ** attempt)
     delay = base / 2 + rng.uniform(0, base / 2)
-    return max(delay, server_says) if server_says is not None else delay
+    if server_says is not None:
+        delay = max(delay, server_says)
+    return min(delay, policy.max_backoff)
 
 
 class FatalError(RuntimeError):
@@ -163,9 +176,13 @@ class FatalError(RuntimeError):
 
 
 def send_with_retries(send: Callable[[], Any], policy: Policy, limiter: RateLimiter, stats: Stats,
-                      rng: random.Random) -> dict[str, Any]:
+                      rng: random.Random, stop: threading.Event | None = None) -> dict[str, Any]:
+    """One reply, or RuntimeError after the retries; FatalError when no row can succeed.
+    `stop` set (the run is stopping): no further attempt."""
     for attempt in range(policy.max_retries + 1):
         limiter.wait()
+        if stop is not None and stop.is_set():
+            raise RuntimeError("not sent: the run stopped")
         stats.add(requests=1)
         try:
             return normalise(send())
@@ -177,7 +194,9 @@ def send_with_retries(send: Callable[[], Any], policy: Policy, limiter: RateLimi
             if not retryable or attempt == policy.max_retries:
                 raise RuntimeError(f"{kind} after {attempt + 1} attempt(s): {str(exc)[:300]}") from None
             delay = backoff_delay(attempt, policy, rng, server_says)
-            log.debug("%s; retry %d in %.2fs", kind, attempt + 1, delay)
+            asked = "" if server_says is None else f"the server asked for {server_says:g} s (Retry-After), "
+            log.warning("%s: %swaiting %.2f s before retry %d of %d (retries.max_backoff: %g s)", kind, asked, delay,
+                        attempt + 1, policy.max_retries, policy.max_backoff)
             stats.add(retries=1)
             time.sleep(delay)
     raise AssertionError("unreachable")
@@ -186,7 +205,9 @@ def send_with_retries(send: Callable[[], Any], policy: Policy, limiter: RateLimi
 def run(requests: Sequence[Mapping[str, Any]], send: Callable[[Mapping[str, Any]], Any], cache: ResponseCache | None,
         policy: Policy, desc: str = "llm") -> tuple[list[Outcome], Stats]:
     """One Outcome per request, in order. `send(request)` performs one API call.
-    Identical requests are sent once."""
+    Identical requests are sent once. An exception other than a row's failure (the cache
+    cannot write, KeyboardInterrupt) cancels every request not yet started and is re-raised."""
+    quiet_http_logs()
     stats = Stats()
     keys = [request_key(r) for r in requests]
     by_key: dict[str, Outcome] = {}
@@ -209,23 +230,35 @@ def run(requests: Sequence[Mapping[str, Any]], send: Callable[[Mapping[str, Any]
         if abort.is_set():
             return Outcome(error="not sent: the run stopped after a fatal error")
         try:
-            resp = send_with_retries(lambda: send(todo[key]), policy, limiter, stats, rngs[key])
+            resp = send_with_retries(lambda: send(todo[key]), policy, limiter, stats, rngs[key], abort)
         except FatalError as exc:
             abort.set()
             return Outcome(error=str(exc))
         except RuntimeError as exc:
             return Outcome(error=str(exc))
-        if cache:
-            cache.put(key, resp)  # committed now: survives a kill of this process
+        try:
+            if cache:
+                cache.put(key, resp)  # committed now: survives a kill of this process
+        except BaseException:
+            abort.set()  # stop the other workers now, before the main thread sees this
+            raise
         stats.add(prompt_tokens=resp["usage"]["prompt_tokens"], completion_tokens=resp["usage"]["completion_tokens"])
         return Outcome(resp)
 
     if todo:
         log.info("%s: %d cached, %d to request (concurrency %d)", desc, len(by_key), len(todo), policy.concurrency)
-        with ThreadPoolExecutor(max_workers=policy.concurrency) as pool, \
-                tqdm(total=len(todo), desc=desc, unit="req") as bar:
-            futures = {pool.submit(work, key): key for key in todo}
-            for fut in as_completed(futures):
-                by_key[futures[fut]] = fut.result()
-                bar.update()
+        # Not `with ThreadPoolExecutor()`: its exit waits for every queued request to be
+        # sent (and paid for) before an error or Ctrl-C gets through.
+        pool = ThreadPoolExecutor(max_workers=policy.concurrency)
+        try:
+            with tqdm(total=len(todo), desc=desc, unit="req") as bar:
+                futures = {pool.submit(work, key): key for key in todo}
+                for fut in as_completed(futures):
+                    by_key[futures[fut]] = fut.result()
+                    bar.update()
+        except BaseException:
+            abort.set()  # requests in flight finish; no worker starts another attempt
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     return [by_key[k] for k in keys], stats
