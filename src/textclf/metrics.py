@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -45,6 +46,17 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_n
     return out
 
 
-def dump_json(obj: Any, path: Path) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write through a temp file in the same folder, then rename: an interrupted or disk-full
+    run leaves the old file or the new one, never a truncated one that git would track."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def dump_json(obj: Any, path: Path) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -23,6 +23,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 from sklearn.preprocessing import label_binarize
 
 from .approaches import UNPARSEABLE
+from .metrics import write_text_atomic
 
 DIGITS = 6
 FIELDS = {  # what each template reads; tests check the files against this
@@ -75,5 +76,4 @@ def interval_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def dump(rows: list[dict[str, Any]], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]\n")  # a row a line: readable diffs
+    write_text_atomic(path, "[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]\n")  # a row a line: readable diffs

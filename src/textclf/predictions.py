@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .metrics import DIGITS
+from .metrics import DIGITS, write_text_atomic
 
 PREDICTIONS = Path("predictions")
 ENSEMBLES = Path("ensembles")
@@ -33,13 +33,13 @@ def prediction_file(root: Path, name: str, split: str, params: Mapping[str, Any]
 
 def write(pred: np.ndarray, scores: np.ndarray | None, labels: np.ndarray, label_names: list[str], path: Path) -> None:
     """One row per example; `pred` -1 is an unparseable reply (no label)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        for i, (y, p) in enumerate(zip(labels.tolist(), pred.tolist())):
-            row = {"row": i, "label": y, "pred": p, "pred_name": "unparseable" if p == -1 else label_names[p]}
-            if scores is not None:
-                row["scores"] = [round(float(s), DIGITS) for s in scores[i]]
-            fh.write(json.dumps(row) + "\n")
+    lines = []
+    for i, (y, p) in enumerate(zip(labels.tolist(), pred.tolist())):
+        row = {"row": i, "label": y, "pred": p, "pred_name": "unparseable" if p == -1 else label_names[p]}
+        if scores is not None:
+            row["scores"] = [round(float(s), DIGITS) for s in scores[i]]
+        lines.append(json.dumps(row) + "\n")
+    write_text_atomic(path, "".join(lines))
 
 
 def read(path: Path) -> Saved:

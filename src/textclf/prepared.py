@@ -20,11 +20,16 @@ SPLITS = ("train", "validation", "test")
 
 def write_prepared(splits: Mapping[str, Any], label_names: list[str], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
+
+    def write(path: Path, text: str) -> None:  # temp + rename: never a truncated split
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+
     for name, sp in splits.items():
-        with (out_dir / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
-            for text, label in zip(sp.texts, sp.labels):
-                fh.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
-    (out_dir / "labels.json").write_text(json.dumps({"label_names": list(label_names)}, indent=2) + "\n")
+        write(out_dir / f"{name}.jsonl", "".join(json.dumps({"text": t, "label": y}, ensure_ascii=False) + "\n"
+                                                 for t, y in zip(sp.texts, sp.labels)))
+    write(out_dir / "labels.json", json.dumps({"label_names": list(label_names)}, indent=2) + "\n")
 
 
 @dataclass

@@ -200,6 +200,8 @@ def write_identity(spec: Mapping[str, Any], out: Path) -> Path:
     location, source = resolve(spec)
     sha = verify(location, spec)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(identity(spec, sha), indent=2, sort_keys=True) + "\n")
+    tmp = out.with_name(f".{out.name}.tmp")  # temp + rename: git tracks this file, never half of it
+    tmp.write_text(json.dumps(identity(spec, sha), indent=2, sort_keys=True) + "\n")
+    tmp.replace(out)
     log.info("%s: %s from %s (%s)", spec["name"], location, source, sha[:12])
     return location

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..context import Context, setup_logging
 from ..prepared import SPLITS
-from ..metrics import dump_json
+from ..metrics import dump_json, write_text_atomic
 from ..stale import fixed_outputs, stale_outputs
 from ..summary import collect, markdown, rare_classes_k
 
@@ -34,9 +34,7 @@ def main() -> None:
         log.warning("not in this summary, from approaches/ensembles no longer configured: %s; "
                     "`python -m textclf.stale --remove` deletes them", ", ".join(p.as_posix() for p in stale))
     md = markdown(summary, ctx.root, ctx.params)
-    out = ctx.root / "reports/summary.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(md)
+    write_text_atomic(ctx.root / "reports/summary.md", md)
     print(md)
 
 
