@@ -17,10 +17,11 @@ from imports import closure_files
 from textclf.approaches import KINDS, Approach, module_for
 
 REPO = Path(__file__).resolve().parents[1]
-# Model resolution (resolve.py, hub.py) and truncation counts (tokens.py) are shared by every
-# fit@/predict@: most approaches load a model and tokenize through them, and the two that do
-# not (embed_lr, centroid) rerun in seconds.
-SHARED_OVER_DECLARED = {"src/textclf/resolve.py", "src/textclf/hub.py", "src/textclf/tokens.py"}
+# Model resolution (resolve.py, hub.py), truncation counts (tokens.py) and the batch-inference
+# engine (engine.py) are shared by every fit@/predict@: most approaches load a model and
+# tokenize through them, and the ones that do not (embed_lr, centroid) rerun in seconds.
+SHARED_OVER_DECLARED = {"src/textclf/resolve.py", "src/textclf/hub.py", "src/textclf/tokens.py",
+                        "src/textclf/engine.py"}
 
 
 @pytest.fixture(scope="module")

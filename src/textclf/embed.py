@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .resolve import cache_root, verify
 
@@ -64,6 +64,11 @@ class Embedder:
 
     # -- ONNX Runtime
     def _pooling(self) -> str:
+        if getattr(self, "_pool", None) is None:
+            self._pool = self._read_pooling()
+        return self._pool
+
+    def _read_pooling(self) -> str:
         cfg = self.model_dir / "1_Pooling" / "config.json"
         if not cfg.is_file():
             return "mean"
@@ -101,28 +106,29 @@ class Embedder:
             )
         return self._ort
 
-    def _encode_onnx(self, texts: Sequence[str], progress: bool) -> np.ndarray:
+    def plan(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """The model batches, as row indices: longest first, so a batch pads little. The
+        torch backend's is sentence-transformers' own order (numpy's default sort), so
+        batches run one by one (engine=ray) meet the same padding as one `encode` call."""
+        lengths = np.asarray([-len(t) for t in texts])
+        order = np.argsort(lengths, kind="stable" if self.backend != "torch" else None)
+        return [order[i:i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+
+    def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Unnormalised float32 vectors of one model batch, in the given order."""
+        if self.backend == "torch":
+            return np.asarray(self._sentence_transformer().encode(
+                list(texts), batch_size=len(texts), show_progress_bar=False, convert_to_numpy=True,
+                normalize_embeddings=False), dtype=np.float32)
         session, tok = self._session()
         max_len = int(self.max_len or tok.model_max_length)
-        pooling = self._pooling()
-        # Longest first, like sentence-transformers: batches of similar length pad little.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out: np.ndarray | None = None
-        for start in tqdm(range(0, len(texts), self.batch_size), disable=not progress, desc="Batches"):
-            idx = order[start:start + self.batch_size]
-            enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=max_len, return_tensors="np")
-            mask = enc["attention_mask"].astype(np.int64)
-            hidden = session.run(None, {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": mask})[0]
-            if pooling == "mean":
-                m = mask[..., None].astype(np.float32)
-                vec = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
-            else:
-                vec = hidden[:, 0]
-            if out is None:
-                out = np.zeros((len(texts), vec.shape[1]), dtype=np.float32)
-            out[idx] = vec
-        assert out is not None
-        return out
+        enc = tok(list(texts), padding=True, truncation=True, max_length=max_len, return_tensors="np")
+        mask = enc["attention_mask"].astype(np.int64)
+        hidden = session.run(None, {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": mask})[0]
+        if self._pooling() == "mean":
+            m = mask[..., None].astype(np.float32)
+            return (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+        return hidden[:, 0]
 
     def token_limit(self):
         """(tokenizer, max tokens per text) of this backend: longer texts are cut to it."""
@@ -138,20 +144,34 @@ class Embedder:
         tok, limit = self.token_limit()
         return count_truncated(tok, texts, limit)
 
-    def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
+    def encode(self, texts: Sequence[str], progress: bool = True, engine: Mapping[str, Any] | None = None) -> np.ndarray:
+        """Vectors of `texts`, in their order. engine=ray runs the same batches on Ray Data
+        actors (engine.py): the same vectors, bit for bit on the CPU (tests/test_engine.py)."""
+        from .engine import check_engine, map_batches
+
         if not texts:
             raise ValueError("nothing to embed")
-        if self.backend == "torch":
+        if self.backend == "torch" and check_engine(engine)["name"] == "local":
+            # The seed's procedure: one sentence-transformers call over every text.
             emb = self._sentence_transformer().encode(
                 list(texts), batch_size=self.batch_size, show_progress_bar=progress,
                 convert_to_numpy=True, normalize_embeddings=False,
             )
         else:
-            emb = self._encode_onnx(texts, progress)
+            emb = map_batches(texts, self.plan(texts), partial(_embed_worker, self.model_dir, dict(self.spec), self.device),
+                              engine, self.device, "Embedding", progress)
         emb = emb.astype(np.float32, copy=False)
         if self.normalize:
             emb = emb / np.clip(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12, None)
         return emb
+
+
+def _embed_worker(model_dir: Path, spec: Mapping[str, Any], device: str):
+    """An engine worker: the embedder's batch function. On a Ray worker whose disk lacks
+    `model_dir`, the model is resolved there from the spec (same resolver, same sha256)."""
+    if not Path(model_dir).is_dir():
+        return Embedder.from_spec(spec, device).encode_batch
+    return Embedder(model_dir, spec, device).encode_batch
 
 
 def quantize_int8(src: Path, dest: Path) -> None:

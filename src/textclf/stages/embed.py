@@ -10,6 +10,7 @@ import numpy as np
 
 from ..context import EMBEDDINGS, Context, setup_logging
 from ..embed import Embedder
+from ..engine import check_engine
 from ..prepared import SPLITS
 from ..metrics import dump_json
 
@@ -20,16 +21,17 @@ def main() -> None:
     setup_logging()
     ctx = Context.from_cwd()
     embedder = Embedder.from_spec(ctx.params["embedder"], ctx.device)
+    engine = check_engine(ctx.params.get("engine"))  # before any work: a bad engine fails here
     out = ctx.root / EMBEDDINGS
     out.mkdir(parents=True, exist_ok=True)
     timings, truncated = {}, {}
     _, limit = embedder.token_limit()
     for split in SPLITS:
         texts = ctx.split(split).texts
-        log.info("Embedding %d %s texts with %s (%s, %s)", len(texts), split, ctx.params["embedder"]["name"],
-                 embedder.backend, ctx.device)
+        log.info("Embedding %d %s texts with %s (%s, %s, engine=%s)", len(texts), split,
+                 ctx.params["embedder"]["name"], embedder.backend, ctx.device, engine["name"])
         start = time.perf_counter()
-        np.save(out / f"{split}.npy", embedder.encode(texts))
+        np.save(out / f"{split}.npy", embedder.encode(texts, engine=engine))
         secs = time.perf_counter() - start
         timings[split] = {"seconds": round(secs, 3), "texts_per_second": round(len(texts) / secs, 2)}
         truncated[split] = {"rows": len(texts), "truncated": embedder.count_truncated(texts)}

@@ -84,6 +84,9 @@ def model_identity(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], Path | None]
         identity = {"provider": "local", "name": cfg["model"]["name"], "sha256": verify(location, cfg["model"])}
         if cfg.get("base_url"):
             identity["base_url"] = cfg["base_url"]
+        elif int((cfg.get("server") or {}).get("n_gpu_layers") or 0):
+            # GPU kernels round differently: offloaded layers are part of what answers (0 adds no key).
+            identity["n_gpu_layers"] = int(cfg["server"]["n_gpu_layers"])
         return identity, location
     if cfg["provider"] == "groq":
         return {"provider": "groq", "name": cfg["api_model"], "base_url": cfg.get("base_url")}, None
@@ -228,7 +231,8 @@ def endpoint(cfg: Mapping[str, Any], root: Path, needed: bool = True) -> Iterato
     location, _ = resolve(cfg["model"])
     srv = cfg.get("server") or {}
     with LocalServer(location, n_threads=int(srv.get("n_threads") or 2), n_ctx=int(srv.get("n_ctx") or 2048),
-                     startup_timeout=float(srv.get("startup_timeout") or 180)) as url:
+                     startup_timeout=float(srv.get("startup_timeout") or 180),
+                     n_gpu_layers=int(srv.get("n_gpu_layers") or 0)) as url:
         yield url
 
 

@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--n_threads", type=int, default=2)
     ap.add_argument("--n_ctx", type=int, default=2048)
+    ap.add_argument("--n_gpu_layers", type=int, default=0,
+                    help="layers offloaded to the GPU (-1: all); needs llama-cpp-python built with CUDA")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--library_logprobs", action="store_true",
                     help="llama-cpp-python's own logprobs (logits_all on): the slower path, for benchmarks")
@@ -140,12 +142,15 @@ def main(argv: list[str] | None = None) -> None:
     exit_with_parent()
     import llama_cpp
 
+    if a.n_gpu_layers and not llama_cpp.llama_supports_gpu_offload():
+        sys.exit(f"llm.server.n_gpu_layers={a.n_gpu_layers}, but this llama-cpp-python has no GPU support: reinstall it "
+                 "with CMAKE_ARGS='-DGGML_CUDA=on', or set n_gpu_layers: 0")
     if not a.library_logprobs:
         # The server builds its model as `llama_cpp.Llama(...)` (llama_cpp/server/model.py):
         # in this process, make that the class that computes logprobs without logits_all.
         llama_cpp.Llama = last_row_logprobs_class()
     model = ModelSettings(model=a.model, model_alias=a.model_alias, n_threads=a.n_threads, n_threads_batch=a.n_threads,
-                         n_ctx=a.n_ctx, seed=a.seed, logits_all=a.library_logprobs, verbose=False)
+                         n_ctx=a.n_ctx, n_gpu_layers=a.n_gpu_layers, seed=a.seed, logits_all=a.library_logprobs, verbose=False)
     app = create_app(server_settings=ServerSettings(host=a.host, port=a.port), model_settings=[model])
     uvicorn.run(strip_prefix(app), host=a.host, port=a.port, log_level="warning")
 

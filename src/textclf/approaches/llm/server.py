@@ -69,8 +69,9 @@ class LocalServer:
 
     def __init__(self, model_path: Path, n_threads: int = 2, n_ctx: int = 2048, alias: str | None = None,
                  host: str = "127.0.0.1", port: int | None = None, startup_timeout: float = 180.0,
-                 library_logprobs: bool = False):
+                 library_logprobs: bool = False, n_gpu_layers: int = 0):
         self.model_path, self.n_threads, self.n_ctx, self.alias = Path(model_path), n_threads, n_ctx, alias
+        self.n_gpu_layers = n_gpu_layers  # layers offloaded to a GPU (needs a CUDA build of llama-cpp-python)
         self.library_logprobs = library_logprobs  # the slower path (serve.py), for benchmarks
         self.host, self.port, self.startup_timeout = host, port, startup_timeout
         self.proc: subprocess.Popen | None = None
@@ -110,7 +111,7 @@ class LocalServer:
         self._log = (LOG_DIR / f"{os.getpid()}-{self.port}.log").open("w+")
         cmd = [sys.executable, "-m", "textclf.approaches.llm.serve", "--model", str(self.model_path),
                "--host", self.host, "--port", str(self.port), "--n_threads", str(self.n_threads),
-               "--n_ctx", str(self.n_ctx), "--model_alias", self.expect]
+               "--n_ctx", str(self.n_ctx), "--model_alias", self.expect, "--n_gpu_layers", str(self.n_gpu_layers)]
         if self.library_logprobs:
             cmd += ["--library_logprobs"]
         # llama.cpp's OpenMP threads spin while waiting for each other. Spinning without

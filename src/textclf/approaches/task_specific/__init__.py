@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ...context import settings
+from ...engine import check_engine
 from .. import Labelled, Prediction, argmax_prediction
 
 log = logging.getLogger(__name__)
@@ -127,24 +128,43 @@ def fit(ctx, name: str, out_dir: Path) -> None:
 
 
 def run_pipeline(model_dir: Path, texts: Sequence[str], max_length: int, batch_size: int, device: str,
-                 progress: bool = True) -> tuple[np.ndarray, list[str]]:
-    """Probabilities (n, n_model_labels) in the model's label order, and those labels."""
-    from transformers import pipeline
+                 progress: bool = True, engine: Mapping[str, Any] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Probabilities (n, n_model_labels) in the model's label order, and those labels.
+    Longest first in chunks of 8 batches (similar lengths pad little, a bar per chunk);
+    engine=ray sends the same chunks to Ray Data actors (engine.py), so the same numbers."""
+    from transformers import AutoConfig
 
-    clf = pipeline("text-classification", model=str(model_dir), tokenizer=str(model_dir), top_k=None, device=device)
-    model_labels = _model_labels(clf.model.config)
-    col = {label: i for i, label in enumerate(model_labels)}
-    probs = np.zeros((len(texts), len(model_labels)), dtype=np.float64)
-    # Longest first in chunks: batches of similar length pad little; a bar per chunk.
+    from ...engine import map_batches
+
+    model_labels = _model_labels(AutoConfig.from_pretrained(str(model_dir)))
     order = np.argsort([-len(t) for t in texts], kind="stable")
     chunk = batch_size * 8
-    for start in tqdm(range(0, len(order), chunk), desc="Classifying", disable=not progress):
-        idx = order[start:start + chunk]
-        outs = clf([texts[i] for i in idx], batch_size=batch_size, truncation=True, max_length=max_length)
-        for i, out in zip(idx, outs):
+    chunks = [order[i:i + chunk] for i in range(0, len(order), chunk)]
+    worker = partial(_pipeline_worker, str(model_dir), max_length, batch_size, device)
+    probs = map_batches(texts, chunks, worker, engine, device, "Classifying", progress)
+    return probs.astype(np.float64, copy=False), model_labels
+
+
+def _pipeline_worker(model_dir: str, max_length: int, batch_size: int, device: str):
+    """An engine worker: the text-classification pipeline over one chunk, probabilities in
+    the model's label order. On Ray, `model_dir` must be readable by the workers (a shared
+    filesystem, or the local runtime)."""
+    from transformers import pipeline
+
+    if not Path(model_dir).is_dir():
+        raise FileNotFoundError(f"{model_dir} is not on this worker: engine=ray needs models/ on a filesystem "
+                                "every worker reads (or a local runtime)")
+    clf = pipeline("text-classification", model=model_dir, tokenizer=model_dir, top_k=None, device=device)
+    col = {label: i for i, label in enumerate(_model_labels(clf.model.config))}
+
+    def run(texts: list[str]) -> np.ndarray:
+        probs = np.zeros((len(texts), len(col)), dtype=np.float64)
+        for i, out in enumerate(clf(texts, batch_size=batch_size, truncation=True, max_length=max_length)):
             for item in out:
                 probs[i, col[item["label"]]] = item["score"]
-    return probs, model_labels
+        return probs
+
+    return run
 
 
 def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
@@ -157,7 +177,8 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
                                 f"{list(ctx.label_names)}: rerun `dvc repro fit@{name}`")
     batch_size = int(ctx.settings(name).get("batch_size") or 32)  # speed only, not a result
     texts = ctx.split(split).texts
-    probs, model_labels = run_pipeline(model_dir, texts, int(meta["max_length"]), batch_size, ctx.device)
+    probs, model_labels = run_pipeline(model_dir, texts, int(meta["max_length"]), batch_size, ctx.device,
+                                       engine=check_engine(ctx.params.get("engine")))
     matrix = label_matrix(model_labels, meta["dataset_labels"], meta["map"], meta["ignore"])
     pred = argmax_prediction(map_scores(probs, matrix), "probability")
     pred.info = {"max_length": int(meta["max_length"]), "truncated_rows": truncated_rows(model_dir, texts, meta)}

@@ -29,8 +29,25 @@ log = logging.getLogger(__name__)
 
 # epochs is a ceiling: with `patience`, training stops after that many epochs without a
 # better validation macro-F1. head_lr: the new classification head's learning rate (null: lr).
+# precision: fp32, or mixed precision (autocast) in bf16 (CPU or GPU) or fp16 (GPU, loss scaled).
 DEFAULTS = {"epochs": 3, "patience": None, "lr": 5e-5, "head_lr": None, "batch_size": 32, "max_length": 128,
-            "warmup_ratio": 0.1, "weight_decay": 0.01, "eval_batch_size": 128, "seed": 42}
+            "warmup_ratio": 0.1, "weight_decay": 0.01, "eval_batch_size": 128, "seed": 42, "precision": "fp32"}
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def autocast(precision: str, device: str):
+    """The forward passes' autocast context for `precision` (a no-op for fp32)."""
+    import contextlib
+
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"fine-tune precision must be one of {PRECISIONS}, not {precision!r}")
+    if precision == "fp16" and device != "cuda":
+        raise ValueError("fine-tune precision=fp16 needs device=cuda; on the CPU use bf16 or fp32")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,
@@ -84,13 +101,14 @@ def _collate(tok, enc: Mapping[str, list], idx: np.ndarray, device: str):
     return {k: v.to(device) for k, v in tok.pad(feats, return_tensors="pt").items()}
 
 
-def predict_logits(model, tok, enc: Mapping[str, list], batch_size: int, device: str) -> np.ndarray:
+def predict_logits(model, tok, enc: Mapping[str, list], batch_size: int, device: str,
+                   precision: str = "fp32") -> np.ndarray:
     import torch
 
     model.eval()
     lengths = [len(x) for x in enc["input_ids"]]
     out = np.zeros((len(lengths), model.config.num_labels), dtype=np.float32)
-    with torch.no_grad():
+    with torch.no_grad(), autocast(precision, device):
         for idx in sorted_batches(lengths, batch_size):
             out[idx] = model(**_collate(tok, enc, idx, device)).logits.float().cpu().numpy()
     return out
@@ -114,6 +132,8 @@ def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tu
         raise ValueError(f"fine-tune epochs must be >= 1, got {c['epochs']}")
     if c["patience"] is not None and int(c["patience"]) < 1:
         raise ValueError(f"fine-tune patience must be >= 1 or null (no early stopping), got {c['patience']}")
+    precision = str(c["precision"])
+    autocast(precision, device)  # checks the setting before any work
     seed_everything(int(c["seed"]))
     tok = AutoTokenizer.from_pretrained(str(base_dir))
     model, loading = AutoModelForSequenceClassification.from_pretrained(
@@ -145,6 +165,8 @@ def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tu
     opt = torch.optim.AdamW(param_groups(model, c, head), lr=float(c["lr"]))
     sched = get_linear_schedule_with_warmup(opt, int(float(c["warmup_ratio"]) * total), total)
 
+    # fp16 gradients underflow without loss scaling; for fp32/bf16 the scaler is a pass-through.
+    scaler = torch.amp.GradScaler(device, enabled=precision == "fp16")
     history: list[dict[str, Any]] = []
     best_f1, best_state, stopped_early = -1.0, None, False
     bar = tqdm(total=total, desc="Fine-tuning", disable=not progress)
@@ -152,17 +174,20 @@ def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tu
         model.train()
         loss_sum = 0.0
         for idx in length_grouped_batches(lengths, int(c["batch_size"]), rng):
-            out = model(**_collate(tok, train_enc, idx, device), labels=y_train[idx].to(device))
-            out.loss.backward()
+            with autocast(precision, device):
+                out = model(**_collate(tok, train_enc, idx, device), labels=y_train[idx].to(device))
+            scaler.scale(out.loss).backward()
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             opt.zero_grad(set_to_none=True)
             loss = out.loss.item()
             loss_sum += loss * len(idx)
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}")
-        val_pred = predict_logits(model, tok, val_enc, int(c["eval_batch_size"]), device).argmax(1)
+        val_pred = predict_logits(model, tok, val_enc, int(c["eval_batch_size"]), device, precision).argmax(1)
         f1 = float(f1_score(validation[1], val_pred, average="macro"))
         history.append({"epoch": epoch, "train_loss": round(loss_sum / len(lengths), 6), "validation_macro_f1": round(f1, 6)})
         log.info("epoch %d: train loss %.4f, validation macro-F1 %.4f", epoch, loss_sum / len(lengths), f1)

@@ -1,0 +1,138 @@
+"""Where batch inference runs: in this process (`engine=local`) or on Ray Data (`engine=ray`).
+
+Both engines run the same planned batches, so they compute the same numbers: the caller
+cuts its rows into model batches (the order and padding its local loop uses), and each
+batch goes, whole, to a worker. Ray Data runs the workers as an actor pool (one model load
+per actor, `num_gpus` per actor on a GPU) and hands back one row per input row, tagged with
+its index; results are put back in row order here, whichever actor finished first.
+
+A worker is built from a picklable factory (a `functools.partial` of a module-level
+function): only the factory's arguments (a model spec, a folder, settings) travel to Ray's
+workers, and each worker resolves its model itself, with the same resolver and sha256 check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("local", "ray")
+# A worker maps one batch of texts to one row of floats per text.
+Worker = Callable[[list[str]], np.ndarray]
+
+
+def check_engine(engine: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The `engine` config with its defaults; a clear error for what is off."""
+    e = {"name": "local", "address": None, "actors": 2, "cpus_per_actor": 1, "gpus_per_actor": 1, "num_cpus": None,
+         **(engine or {})}
+    if e["name"] not in ENGINES:
+        raise ValueError(f"engine.name must be one of {ENGINES}, not {e['name']!r}")
+    for key in ("actors", "cpus_per_actor"):
+        if not isinstance(e[key], (int, float)) or e[key] <= 0:
+            raise ValueError(f"engine.{key} must be a positive number, not {e[key]!r}")
+    return e
+
+
+def map_batches(texts: Sequence[str], batches: Sequence[np.ndarray], make_worker: Callable[[], Worker],
+                engine: Mapping[str, Any] | None = None, device: str = "cpu", desc: str = "Batches",
+                progress: bool = True) -> np.ndarray:
+    """(len(texts), d) float array: row i is the worker's output for texts[i], computed in
+    the given batches (each an array of row indices) on the configured engine."""
+    e = check_engine(engine)
+    if e["name"] == "ray":
+        return _map_ray(texts, batches, make_worker, e, device, desc, progress)
+    worker = make_worker()
+    out: np.ndarray | None = None
+    for idx in tqdm(batches, desc=desc, disable=not progress):
+        vals = np.asarray(worker([texts[i] for i in idx]))
+        if out is None:
+            out = np.zeros((len(texts), vals.shape[1]), dtype=vals.dtype)
+        out[idx] = vals
+    if out is None:
+        raise ValueError("nothing to run: no batches")
+    return out
+
+
+class _Actor:
+    """One model per actor; each call gets whole planned batches (Ray batch_size=1 row =
+    1 model batch) and returns one output row per text, tagged with the text's index."""
+
+    def __init__(self, make_worker: Callable[[], Worker]):
+        self.worker = make_worker()
+
+    def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows, vals = [], []
+        for idx, texts in zip(batch["rows"], batch["texts"]):
+            rows.append(np.asarray(idx, dtype=np.int64))
+            vals.append(np.asarray(self.worker([str(t) for t in texts])))
+        return {"row": np.concatenate(rows), "value": np.concatenate(vals)}
+
+
+@contextlib.contextmanager
+def ray_runtime(engine: Mapping[str, Any]) -> Iterator[None]:
+    """Connect to `engine.address` (or $RAY_ADDRESS); with neither, start a local Ray
+    runtime on 127.0.0.1 for the block and shut it down after. The textclf package
+    travels to the workers (runtime_env py_modules); its dependencies and the model
+    packages must be installed on them (docs/engine.md)."""
+    import ray
+
+    import textclf
+
+    if ray.is_initialized():  # a caller's runtime (a notebook, a test): use it as it is
+        yield
+        return
+    address = engine.get("address") or os.environ.get("RAY_ADDRESS")
+    runtime_env = {"py_modules": [str(Path(textclf.__file__).parent)],
+                   # Workers log at WARNING: model loading chatter would flood the driver's console.
+                   "env_vars": {"TOKENIZERS_PARALLELISM": "false"}}
+    if address:
+        log.info("Connecting to the Ray cluster at %s", address)
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+    else:
+        cpus = int(engine.get("num_cpus") or os.cpu_count() or 1)
+        log.info("Starting a local Ray runtime (127.0.0.1, %d CPUs)", cpus)
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 runtime_env=runtime_env, log_to_driver=True)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _map_ray(texts: Sequence[str], batches: Sequence[np.ndarray], make_worker: Callable[[], Worker],
+             e: Mapping[str, Any], device: str, desc: str, progress: bool) -> np.ndarray:
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise RuntimeError("engine=ray needs Ray Data: pip install -e '.[ray]' (or use engine=local)") from None
+    with ray_runtime(e):
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = progress
+        items = [{"rows": np.asarray(idx, dtype=np.int64), "texts": [texts[i] for i in idx]} for idx in batches]
+        ds = ray.data.from_items(items, override_num_blocks=min(len(items), 200) or 1)
+        gpus = float(e.get("gpus_per_actor") or 1) if device == "cuda" else 0
+        log.info("%s on Ray Data: %d batches, %d actors (%s CPU, %s GPU each)", desc, len(items), int(e["actors"]),
+                 e["cpus_per_actor"], gpus)
+        out_ds = ds.map_batches(_Actor, fn_constructor_args=(make_worker,), batch_size=1, batch_format="numpy",
+                                compute=ray.data.ActorPoolStrategy(size=int(e["actors"])),
+                                num_cpus=float(e["cpus_per_actor"]), num_gpus=gpus)
+        out: np.ndarray | None = None
+        seen = 0
+        for part in out_ds.iter_batches(batch_size=None, batch_format="numpy"):
+            rows, vals = part["row"], np.asarray(part["value"])
+            if out is None:
+                out = np.zeros((len(texts), vals.shape[1]), dtype=vals.dtype)
+            out[rows] = vals  # back in row order, whichever actor finished first
+            seen += len(rows)
+    if out is None or seen != len(texts):
+        raise RuntimeError(f"Ray returned {seen} of {len(texts)} rows")
+    return out
