@@ -13,6 +13,7 @@ import numpy as np
 import yaml
 
 from . import prepared
+from .schema import validate
 
 PREPARED = Path("data/prepared")
 EMBEDDINGS = Path("data/embeddings")
@@ -29,7 +30,11 @@ def load_params(root: Path) -> dict[str, Any]:
     path = root / "params.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `python -m textclf.params` to compose it from conf/")
-    return yaml.safe_load(path.read_text())
+    params = yaml.safe_load(path.read_text())
+    # `dvc exp run -S key=val` and hand edits change params.yaml without Hydra: check it here,
+    # before any stage does work, so a typo fails with its key's name.
+    validate(params, str(path))
+    return params
 
 
 def link_outside_paths(root: Path, paths: list[str | None]) -> None:
