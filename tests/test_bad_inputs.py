@@ -329,3 +329,12 @@ def test_every_conf_option_composes_valid_params(tmp_path):
             extra = ["task_specific.model.path=/x"] if f.stem == "local" else []
             out = compose(REPO, [f"{group}={f.stem}", *extra], tmp_path / "params.yaml")
             validate(yaml.safe_load(out.read_text()), f"{group}={f.stem}")
+
+
+def test_corrupt_embeddings_name_the_file_and_the_stage_to_rerun(tmp_path):
+    from textclf.context import EMBEDDINGS, Context
+
+    (tmp_path / EMBEDDINGS).mkdir(parents=True)
+    (tmp_path / EMBEDDINGS / "test.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(ValueError, match=r"data/embeddings/test\.npy is not a readable \.npy file .*dvc repro -f embed"):
+        Context(tmp_path, {}).embeddings("test")

@@ -92,7 +92,10 @@ class Context:
         path = self.root / EMBEDDINGS / f"{name}.npy"
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: run `dvc repro embed`")
-        return np.load(path)
+        try:
+            return np.load(path)
+        except (ValueError, OSError, EOFError) as exc:  # numpy's own message names no file
+            raise ValueError(f"{path} is not a readable .npy file ({exc}): rebuild it with `dvc repro -f embed`") from exc
 
     @cached_property
     def device(self) -> str:
