@@ -47,3 +47,7 @@ bench: setup
 ## Chat-LLM benchmark (Qwen 0.5B, full test split, three modes; ~30 min on 2 cores).
 bench-llm: setup
 	python scripts/bench_llm.py
+
+## Remove assembled models, hash stamps, ONNX exports and cached LLM replies: $TEXTCLF_CACHE, else ~/.cache/textclf.
+clean-cache:
+	rm -rf "$${TEXTCLF_CACHE:-$$HOME/.cache/textclf}"

@@ -1,3 +1,6 @@
+"""The data module's own behaviour; bad files and settings through the real stage:
+tests/test_bad_inputs.py."""
+
 import json
 
 import pytest
@@ -20,53 +23,6 @@ def test_prepares_valid_data(data_cfg, tiny_dataset, tmp_path):
     back = read_split(tmp_path / "out", "test")
     assert back.texts == splits["test"].texts and back.labels.tolist() == splits["test"].labels
     assert json.loads((tmp_path / "out/labels.json").read_text()) == {"label_names": ["negative", "positive"]}
-
-
-@pytest.mark.parametrize("bad,problem,match", [
-    ({"text": "   ", "label": 0}, "empty_text", "empty or whitespace-only"),
-    ({"text": "", "label": 1}, "empty_text", "empty or whitespace-only"),
-    ({"text": "fine", "label": None}, "null_label", "null label"),
-    ({"text": "fine", "label": 7}, "unknown_label", "label 7 is not in"),
-    ({"text": "fine", "label": "neutral"}, "unknown_label", "'neutral' is not in"),
-])
-def test_bad_rows_error_names_file_and_row_or_are_dropped_and_counted(data_cfg, tiny_dataset, tmp_path, bad, problem, match):
-    rows = [json.loads(line) for line in (tiny_dataset / "train.jsonl").read_text().splitlines()]
-    rows.insert(3, bad)
-    write_jsonl(tiny_dataset / "train.jsonl", rows)
-    with pytest.raises(DataError, match=rf"train\.jsonl: row 4: .*{match}.*on_{problem}=drop"):
-        prepare(cfg_for(data_cfg, tiny_dataset), tmp_path, 0)
-    splits, report = prepare(cfg_for(data_cfg, tiny_dataset, **{f"on_{problem}": "drop"}), tmp_path, 0)
-    assert report.counts["train"] == {"rows_read": 21, f"dropped_{problem}": 1, "duplicates_within_split": 0, "rows": 20}
-    assert len(splits["train"].texts) == 20
-
-
-def test_missing_column(data_cfg, tiny_dataset, tmp_path):
-    write_jsonl(tiny_dataset / "test.jsonl", [{"review": "x", "label": 0}])
-    with pytest.raises(DataError, match=r"test\.jsonl: missing column\(s\) \['text'\]"):
-        prepare(cfg_for(data_cfg, tiny_dataset), tmp_path, 0)
-
-
-def test_undecodable_bytes_name_the_line(data_cfg, tiny_dataset, tmp_path):
-    path = tiny_dataset / "validation.jsonl"
-    lines = path.read_bytes().splitlines(keepends=True)
-    lines[2] = b'{"text": "caf\xe9 latin-1", "label": 0}\n'
-    path.write_bytes(b"".join(lines))
-    with pytest.raises(DataError, match=r"validation\.jsonl:3: bytes that are not valid UTF-8"):
-        prepare(cfg_for(data_cfg, tiny_dataset), tmp_path, 0)
-
-
-def test_cross_split_duplicates(data_cfg, tiny_dataset, tmp_path):
-    train = [json.loads(line) for line in (tiny_dataset / "train.jsonl").read_text().splitlines()]
-    test = [json.loads(line) for line in (tiny_dataset / "test.jsonl").read_text().splitlines()]
-    test[5] = dict(train[2])
-    write_jsonl(tiny_dataset / "test.jsonl", test)
-    with pytest.raises(DataError, match=r"test\.jsonl: row 6: exact duplicate of .*train\.jsonl row 3"):
-        prepare(cfg_for(data_cfg, tiny_dataset), tmp_path, 0)
-    splits, report = prepare(cfg_for(data_cfg, tiny_dataset, on_cross_split_duplicate="drop"), tmp_path, 0)
-    assert report.counts["test"]["cross_split_duplicates_dropped"] == 1
-    assert len(splits["test"].texts) == 7 and len(splits["train"].texts) == 20
-    splits, report = prepare(cfg_for(data_cfg, tiny_dataset, on_cross_split_duplicate="keep"), tmp_path, 0)
-    assert report.counts["test"]["cross_split_duplicates_kept"] == 1 and len(splits["test"].texts) == 8
 
 
 def test_named_labels_and_carved_validation(data_cfg, tmp_path):
@@ -175,18 +131,3 @@ def test_duplicates_within_a_split_are_counted_and_never_straddle_a_carved_valid
         assert len(tr) + len(va) == 75 and not set(tr) & set(va)
         assert sorted(set(splits["validation"].labels)) == [0, 1, 2]
 
-
-def test_csv_keeps_na_like_texts_and_reads_quotes_newlines_bom_crlf(data_cfg, tmp_path):
-    d = tmp_path / "csv"
-    d.mkdir()
-    body = ('text,label\r\n"NA",0\r\nnull,1\r\nNone,0\r\nnan,1\r\n"a ""quoted"", multi\nline review",1\r\n'
-            '"plain, with comma",0\r\n')
-    (d / "train.csv").write_bytes("\ufeff".encode() + body.encode())
-    (d / "test.csv").write_text('text,label\nfine film,1\nbad film,0\n', encoding="utf-8")
-    (d / "validation.csv").write_text('text,label\nok film,1\nmeh film,0\n', encoding="utf-8")
-    splits, report = prepare(cfg_for(data_cfg, d), tmp_path, 0)
-    assert splits["train"].texts == ["NA", "null", "None", "nan", 'a "quoted", multi\nline review', "plain, with comma"]
-    assert splits["train"].labels == [0, 1, 0, 1, 1, 0]
-    (d / "test.csv").write_text('text,label\nfine film,\nbad film,0\n', encoding="utf-8")
-    with pytest.raises(DataError, match=r"test\.csv: row 1: null label"):
-        prepare(cfg_for(data_cfg, d), tmp_path, 0)

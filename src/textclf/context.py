@@ -13,6 +13,7 @@ import numpy as np
 import yaml
 
 from . import prepared
+from .schema import validate
 
 PREPARED = Path("data/prepared")
 EMBEDDINGS = Path("data/embeddings")
@@ -29,7 +30,11 @@ def load_params(root: Path) -> dict[str, Any]:
     path = root / "params.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `python -m textclf.params` to compose it from conf/")
-    return yaml.safe_load(path.read_text())
+    params = yaml.safe_load(path.read_text())
+    # `dvc exp run -S key=val` and hand edits change params.yaml without Hydra: check it here,
+    # before any stage does work, so a typo fails with its key's name.
+    validate(params, str(path))
+    return params
 
 
 def link_outside_paths(root: Path, paths: list[str | None]) -> None:
@@ -87,7 +92,10 @@ class Context:
         path = self.root / EMBEDDINGS / f"{name}.npy"
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: run `dvc repro embed`")
-        return np.load(path)
+        try:
+            return np.load(path)
+        except (ValueError, OSError, EOFError) as exc:  # numpy's own message names no file
+            raise ValueError(f"{path} is not a readable .npy file ({exc}): rebuild it with `dvc repro -f embed`") from exc
 
     @cached_property
     def device(self) -> str:

@@ -83,10 +83,25 @@ def check_utf8(path: Path) -> None:
                 ) from None
 
 
+def first_bad_json_line(path: Path) -> str:
+    """':<line>' of the first JSON Lines record that does not parse (pyarrow names a byte
+    position only), or '' when every line parses."""
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if line.strip():
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError:
+                    return f":{lineno}"
+    return ""
+
+
 def load_local(local_dir: Path, split_files: Mapping[str, str]) -> dict[str, tuple[datasets.Dataset, str]]:
     out = {}
     for split, name in split_files.items():
         path = find_split_file(local_dir, name)
+        if path.stat().st_size == 0:
+            raise DataError(f"{path}: the file is empty (split '{split}'). Put its rows there or fix data.splits.")
         check_utf8(path)
         try:
             kind = EXTENSIONS[path.suffix]
@@ -94,8 +109,9 @@ def load_local(local_dir: Path, split_files: Mapping[str, str]) -> dict[str, tup
             # "None" would become an empty text. Only an empty cell is missing.
             csv = {"keep_default_na": False, "na_values": [""]} if kind == "csv" else {}
             ds = datasets.load_dataset(kind, data_files=str(path), split="train", **csv)
-        except Exception as exc:  # pyarrow / json errors: add the file name
-            raise DataError(f"{path}: could not be read as {EXTENSIONS[path.suffix]}: {exc}") from exc
+        except Exception as exc:  # pyarrow / json errors: add the file name (and the line)
+            where = first_bad_json_line(path) if kind == "json" else ""
+            raise DataError(f"{path}{where}: could not be read as {kind}: {exc}") from exc
         out[split] = (ds, str(path))
     return out
 
@@ -166,8 +182,8 @@ def infer_label_names(raw: Mapping[str, tuple[datasets.Dataset, str]], cfg: Mapp
     `ClassLabel` (the label feature's names, the same in every split), else
     `distinct strings` (the sorted distinct labels of all splits). Integer labels carry no
     names: an error says to declare them."""
-    if cfg.get("label_names"):
-        return list(cfg["label_names"]), "config"
+    if cfg.get("label_names"):  # YAML reads [1, 2, 3] as ints: names are strings
+        return [str(n) for n in cfg["label_names"]], "config"
     label_col = cfg["label_column"]
     for ds, origin in raw.values():
         check_columns(ds, origin, cfg)
@@ -196,10 +212,22 @@ def infer_label_names(raw: Mapping[str, tuple[datasets.Dataset, str]], cfg: Mapp
 
 # ---------------------------------------------------------------- validation
 
-def _label_index(value: Any, label_names: list[str]) -> int | None:
+def numeric_names(label_names: list[str]) -> bool:
+    """Label names that are numbers ("1".."5" stars): a raw 1 could be the name "1" or index 1.
+    Such labels are matched by name only (1, 1.0 and "1" all mean "1"), never read as indices,
+    unless the column is a ClassLabel (whose values are always indices)."""
+    return any(_is_integer(n) for n in label_names)
+
+
+def _label_index(value: Any, label_names: list[str], by_name: bool = False) -> int | None:
     """Map a raw label (index or name) onto the declared label set; None if outside it."""
     if isinstance(value, bool):
         return None
+    if by_name:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        key = str(int(value)) if isinstance(value, (int, np.integer)) else value.strip() if isinstance(value, str) else None
+        return label_names.index(key) if key in label_names else None
     if isinstance(value, (int, np.integer)):
         return int(value) if 0 <= value < len(label_names) else None
     if isinstance(value, float) and value.is_integer():
@@ -221,19 +249,22 @@ def validate_split(
     feature = ds.features[label_col]
     if isinstance(feature, datasets.ClassLabel) and list(feature.names) != list(cfg["label_names"]):
         raise DataError(f"{origin}: label names {feature.names} differ from data.label_names {cfg['label_names']}")
-    label_names = list(cfg["label_names"])
+    label_names = [str(n) for n in cfg["label_names"]]
+    by_name = not isinstance(feature, datasets.ClassLabel) and numeric_names(label_names)
     texts, labels, rows = [], [], []
     for i, (text, raw) in enumerate(zip(ds[text_col], ds[label_col]), start=1):
         problem = None
         if text is None or not isinstance(text, str) or not text.strip():
             problem, policy = "empty_text", cfg["on_empty_text"]
-            detail = f"empty or whitespace-only text {text!r}"
+            detail = (f"text {text!r} is of type {type(text).__name__}, not a string" if text is not None and not isinstance(text, str)
+                      else f"empty or whitespace-only text {text!r}")
         elif raw is None:
             problem, policy = "null_label", cfg["on_null_label"]
             detail = "null label"
-        elif (label := _label_index(raw, label_names)) is None:
+        elif (label := _label_index(raw, label_names, by_name)) is None:
             problem, policy = "unknown_label", cfg["on_unknown_label"]
-            detail = f"label {raw!r} is not in data.label_names {label_names}"
+            detail = f"label {raw!r} is not in data.label_names {label_names}" + (
+                " (the names are numbers, so labels are matched by name, not read as indices)" if by_name else "")
         if problem:
             if policy not in POLICIES:
                 raise DataError(f"data.on_{problem} must be one of {sorted(POLICIES)}, not {policy!r}")

@@ -26,14 +26,37 @@ def check(params: dict) -> None:
                          "name one. For data read only from the hub, point it at an empty folder in the repo.")
 
 
-def main() -> None:
+def compose_checked(root: Path, overrides: list[str]) -> Path:
+    """compose, then validate (schema.py) and check; params.yaml is replaced only when both
+    pass, so a bad override leaves the previous params.yaml as it was."""
     import yaml
 
+    from .schema import validate
+
+    out = root / "params.yaml"
+    tmp = compose(root, overrides, out.with_name(".params.tmp.yaml"))  # the suffix picks DVC's dumper
+    try:
+        params = yaml.safe_load(tmp.read_text())
+        validate(params, f"conf/ composed with {overrides or 'no overrides'}")
+        check(params)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(out)
+    return out
+
+
+def main() -> None:
+    from hydra.errors import HydraException
+
     from .context import link_from_params
+    from .schema import ParamsError
 
     root = Path.cwd()
-    out = compose(root, sys.argv[1:])
-    check(yaml.safe_load(out.read_text()))
+    try:
+        out = compose_checked(root, sys.argv[1:])
+    except (ParamsError, HydraException) as exc:  # Hydra's own: an override of a key conf/ lacks
+        raise SystemExit(f"params.yaml not written: {exc}") from None
     link_from_params(root)  # queued experiments resolve ../shared like the workspace
     print(f"wrote {out}")
 

