@@ -83,20 +83,26 @@ def check_utf8(path: Path) -> None:
                 ) from None
 
 
+def read_file(path: Path) -> datasets.Dataset:
+    """One JSONL/JSON/CSV/Parquet file as a Dataset; errors name the file (and line)."""
+    if path.suffix not in EXTENSIONS:
+        raise DataError(f"{path}: unknown file type {path.suffix!r}; use one of {sorted(EXTENSIONS)}")
+    check_utf8(path)
+    try:
+        kind = EXTENSIONS[path.suffix]
+        # pandas reads the cells "NA", "null", "None", "nan"... as missing: a review saying
+        # "None" would become an empty text. Only an empty cell is missing.
+        csv = {"keep_default_na": False, "na_values": [""]} if kind == "csv" else {}
+        return datasets.load_dataset(kind, data_files=str(path), split="train", **csv)
+    except Exception as exc:  # pyarrow / json errors: add the file name
+        raise DataError(f"{path}: could not be read as {EXTENSIONS[path.suffix]}: {exc}") from exc
+
+
 def load_local(local_dir: Path, split_files: Mapping[str, str]) -> dict[str, tuple[datasets.Dataset, str]]:
     out = {}
     for split, name in split_files.items():
         path = find_split_file(local_dir, name)
-        check_utf8(path)
-        try:
-            kind = EXTENSIONS[path.suffix]
-            # pandas reads the cells "NA", "null", "None", "nan"... as missing: a review saying
-            # "None" would become an empty text. Only an empty cell is missing.
-            csv = {"keep_default_na": False, "na_values": [""]} if kind == "csv" else {}
-            ds = datasets.load_dataset(kind, data_files=str(path), split="train", **csv)
-        except Exception as exc:  # pyarrow / json errors: add the file name
-            raise DataError(f"{path}: could not be read as {EXTENSIONS[path.suffix]}: {exc}") from exc
-        out[split] = (ds, str(path))
+        out[split] = (read_file(path), str(path))
     return out
 
 
@@ -212,6 +218,11 @@ def _label_index(value: Any, label_names: list[str]) -> int | None:
     return None
 
 
+def is_empty_text(text: Any) -> bool:
+    """A row with nothing to classify (data.on_empty_text decides: error or drop)."""
+    return text is None or not isinstance(text, str) or not text.strip()
+
+
 def validate_split(
     ds: datasets.Dataset, split: str, origin: str, cfg: Mapping[str, Any], report: Report
 ) -> Split:
@@ -225,7 +236,7 @@ def validate_split(
     texts, labels, rows = [], [], []
     for i, (text, raw) in enumerate(zip(ds[text_col], ds[label_col]), start=1):
         problem = None
-        if text is None or not isinstance(text, str) or not text.strip():
+        if is_empty_text(text):
             problem, policy = "empty_text", cfg["on_empty_text"]
             detail = f"empty or whitespace-only text {text!r}"
         elif raw is None:
