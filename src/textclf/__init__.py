@@ -3,9 +3,14 @@
 __version__ = "0.1.0"
 
 
-def load(name: str, repo=None):
-    """The approach or ensemble `name` as the run in `repo` (default: around the current folder)
-    trained it: `textclf.load("stack").predict(["a witty, moving film"])` (see textclf.inference)."""
-    from .inference import load as _load  # lazy: `import textclf` stays light for every stage
 
-    return _load(name, repo)
+def __getattr__(name: str):
+    """`textclf.load(name, repo=None)`: an approach or ensemble as its run trained it, e.g.
+    `textclf.load("stack").predict(["a witty, moving film"])` (textclf.inference). Looked up on
+    first use (PEP 562): every stage imports this package, and none of them runs inference, so
+    neither its import cost nor an edit to inference.py reaches them."""
+    if name in ("load", "Classifier", "Result"):
+        import importlib
+
+        return getattr(importlib.import_module("textclf.inference"), name)
+    raise AttributeError(f"module 'textclf' has no attribute {name!r}")

@@ -91,6 +91,8 @@ def leaf_diff(recorded: Any, current: Any, key: str) -> list[tuple[str, Any, Any
                 for d in leaf_diff(recorded.get(k, "<missing>"), current.get(k, "<missing>"), f"{key}.{k}")]
     if isinstance(recorded, list) and isinstance(current, list) and len(recorded) == len(current):
         return [d for i, (a, b) in enumerate(zip(recorded, current)) for d in leaf_diff(a, b, f"{key}[{i}]")]
+    if isinstance(recorded, bool) != isinstance(current, bool):
+        return [(key, recorded, current)]
     if recorded == current:
         return []
     try:
@@ -135,6 +137,7 @@ def check_run(root: Path, params: Mapping[str, Any], name: str) -> None:
             raise StaleRun(f"params.yaml has changed since {stage} ran: {[c[0] for c in changed][:5]} (e.g. {k}: "
                            f"ran with {was!r}, now {now!r}). Its outputs no longer match the settings: run "
                            f"`dvc repro` (or restore params.yaml, e.g. `git checkout params.yaml`)")
+    for stage in stages:  # outputs last: a stale run is reported as such, not as missing files
         for out in lock[stage].get("outs") or []:
             path = root / out["path"]
             if not path.exists() and not out["path"].startswith(("metrics/", "plots")):
