@@ -146,6 +146,13 @@ def test_curves_have_the_template_fields_and_match_sklearn_auc(n_labels):
     assert 0.7 < c["roc_auc"] <= 1 and c["roc"][-1] == {"fpr": 1.0, "tpr": 1.0}
 
 
+def test_overlay_rows_name_the_approach_and_keep_the_curve_order():
+    c = plots.curves(np.array([0, 1, 1, 0]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]), 2)
+    rows = plots.overlay_rows("embed_lr", c["roc"])
+    assert [r["step"] for r in rows] == list(range(len(c["roc"])))
+    assert all(r["approach"] == "embed_lr" for r in rows) and [{k: r[k] for k in ("fpr", "tpr")} for r in rows] == c["roc"]
+
+
 def test_confusion_rows_name_unparseable():
     rows = plots.confusion_rows(np.array([0, 1]), np.array([1, -1]), ["neg", "pos"])
     assert rows == [{"actual": "neg", "predicted": "pos"}, {"actual": "pos", "predicted": "unparseable"}]
