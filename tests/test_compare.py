@@ -235,3 +235,18 @@ def test_stale_keeps_the_non_approach_stages_metrics_named_in_dvc_yaml():
     fixed = stale.fixed_outputs((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())
     assert {"metrics/data.json", "metrics/summary.json", "metrics/curves.json", "metrics/timings/embed.json"} <= fixed
     assert not any("${" in f or "stack" in f for f in fixed)  # per-approach (foreach) outputs are not fixed
+
+
+def test_a_model_card_per_approach_with_interval_labelled_rows_and_settings(tmp_path):
+    from textclf.summary import model_cards
+
+    row = {"kind": "embed_lr", "rows": 200, "accuracy": 0.8, "macro_f1": 0.79, "macro_f1_ci_low": 0.73,
+           "macro_f1_ci_high": 0.85, "unparseable_rate": 0.0, "labelled_rows": 400, "labelled_splits": "train"}
+    params = {"data": {"name": "tiny", "hub_id": None, "local_dir": "../d", "label_names": ["neg", "pos"]},
+              "embedder": {"name": "minilm", "backend": "onnx"}, "classifier": {"C": 0.5},
+              "approaches": {"embed_lr": {"kind": "embed_lr", "input": "data/embeddings", "params": "classifier"}},
+              "ensembles": {}}
+    card = model_cards({"approaches": {"embed_lr": row}}, tmp_path, params)["embed_lr"]
+    assert "0.7900 [0.7300, 0.8500]" in card and "400 (train)" in card and "C: 0.5" in card
+    assert "`minilm` (backend `onnx`)" in card and "textclf predict --approach embed_lr" in card
+    assert "– s per 1,000 texts" in card  # no timings recorded: said, not invented
