@@ -146,6 +146,13 @@ def test_curves_have_the_template_fields_and_match_sklearn_auc(n_labels):
     assert 0.7 < c["roc_auc"] <= 1 and c["roc"][-1] == {"fpr": 1.0, "tpr": 1.0}
 
 
+def test_overlay_rows_name_the_approach_and_keep_the_curve_order():
+    c = plots.curves(np.array([0, 1, 1, 0]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]), 2)
+    rows = plots.overlay_rows("embed_lr", c["roc"])
+    assert [r["step"] for r in rows] == list(range(len(c["roc"])))
+    assert all(r["approach"] == "embed_lr" for r in rows) and [{k: r[k] for k in ("fpr", "tpr")} for r in rows] == c["roc"]
+
+
 def test_confusion_rows_name_unparseable():
     rows = plots.confusion_rows(np.array([0, 1]), np.array([1, -1]), ["neg", "pos"])
     assert rows == [{"actual": "neg", "predicted": "pos"}, {"actual": "pos", "predicted": "unparseable"}]
@@ -228,3 +235,18 @@ def test_stale_keeps_the_non_approach_stages_metrics_named_in_dvc_yaml():
     fixed = stale.fixed_outputs((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())
     assert {"metrics/data.json", "metrics/summary.json", "metrics/curves.json", "metrics/timings/embed.json"} <= fixed
     assert not any("${" in f or "stack" in f for f in fixed)  # per-approach (foreach) outputs are not fixed
+
+
+def test_a_model_card_per_approach_with_interval_labelled_rows_and_settings(tmp_path):
+    from textclf.summary import model_cards
+
+    row = {"kind": "embed_lr", "rows": 200, "accuracy": 0.8, "macro_f1": 0.79, "macro_f1_ci_low": 0.73,
+           "macro_f1_ci_high": 0.85, "unparseable_rate": 0.0, "labelled_rows": 400, "labelled_splits": "train"}
+    params = {"data": {"name": "tiny", "hub_id": None, "local_dir": "../d", "label_names": ["neg", "pos"]},
+              "embedder": {"name": "minilm", "backend": "onnx"}, "classifier": {"C": 0.5},
+              "approaches": {"embed_lr": {"kind": "embed_lr", "input": "data/embeddings", "params": "classifier"}},
+              "ensembles": {}}
+    card = model_cards({"approaches": {"embed_lr": row}}, tmp_path, params)["embed_lr"]
+    assert "0.7900 [0.7300, 0.8500]" in card and "400 (train)" in card and "C: 0.5" in card
+    assert "`minilm` (backend `onnx`)" in card and "textclf predict --approach embed_lr" in card
+    assert "– s per 1,000 texts" in card  # no timings recorded: said, not invented

@@ -96,23 +96,31 @@ def first_bad_json_line(path: Path) -> str:
     return ""
 
 
+def read_file(path: Path) -> datasets.Dataset:
+    """One JSONL/JSON/CSV/Parquet file as a Dataset; errors name the file (and line)."""
+    if path.suffix not in EXTENSIONS:
+        raise DataError(f"{path}: unknown file type {path.suffix!r}; use one of {sorted(EXTENSIONS)}")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    check_utf8(path)
+    kind = EXTENSIONS[path.suffix]
+    try:
+        # pandas reads the cells "NA", "null", "None", "nan"... as missing: a review saying
+        # "None" would become an empty text. Only an empty cell is missing.
+        csv = {"keep_default_na": False, "na_values": [""]} if kind == "csv" else {}
+        return datasets.load_dataset(kind, data_files=str(path), split="train", **csv)
+    except Exception as exc:  # pyarrow / json errors: add the file name (and the line)
+        where = first_bad_json_line(path) if kind == "json" else ""
+        raise DataError(f"{path}{where}: could not be read as {kind}: {exc}") from exc
+
+
 def load_local(local_dir: Path, split_files: Mapping[str, str]) -> dict[str, tuple[datasets.Dataset, str]]:
     out = {}
     for split, name in split_files.items():
         path = find_split_file(local_dir, name)
         if path.stat().st_size == 0:
             raise DataError(f"{path}: the file is empty (split '{split}'). Put its rows there or fix data.splits.")
-        check_utf8(path)
-        try:
-            kind = EXTENSIONS[path.suffix]
-            # pandas reads the cells "NA", "null", "None", "nan"... as missing: a review saying
-            # "None" would become an empty text. Only an empty cell is missing.
-            csv = {"keep_default_na": False, "na_values": [""]} if kind == "csv" else {}
-            ds = datasets.load_dataset(kind, data_files=str(path), split="train", **csv)
-        except Exception as exc:  # pyarrow / json errors: add the file name (and the line)
-            where = first_bad_json_line(path) if kind == "json" else ""
-            raise DataError(f"{path}{where}: could not be read as {kind}: {exc}") from exc
-        out[split] = (ds, str(path))
+        out[split] = (read_file(path), str(path))
     return out
 
 
@@ -240,6 +248,11 @@ def _label_index(value: Any, label_names: list[str], by_name: bool = False) -> i
     return None
 
 
+def is_empty_text(text: Any) -> bool:
+    """A row with nothing to classify (data.on_empty_text decides: error or drop)."""
+    return text is None or not isinstance(text, str) or not text.strip()
+
+
 def validate_split(
     ds: datasets.Dataset, split: str, origin: str, cfg: Mapping[str, Any], report: Report
 ) -> Split:
@@ -254,7 +267,7 @@ def validate_split(
     texts, labels, rows = [], [], []
     for i, (text, raw) in enumerate(zip(ds[text_col], ds[label_col]), start=1):
         problem = None
-        if text is None or not isinstance(text, str) or not text.strip():
+        if is_empty_text(text):
             problem, policy = "empty_text", cfg["on_empty_text"]
             detail = (f"text {text!r} is of type {type(text).__name__}, not a string" if text is not None and not isinstance(text, str)
                       else f"empty or whitespace-only text {text!r}")

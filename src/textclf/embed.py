@@ -174,6 +174,19 @@ def _embed_worker(model_dir: Path, spec: Mapping[str, Any], device: str):
     return Embedder(model_dir, spec, device).encode_batch
 
 
+_EMBEDDERS: dict[str, Embedder] = {}
+
+
+def embed_texts(ctx, texts: Sequence[str], progress: bool = True) -> np.ndarray:
+    """New texts embedded as the `embed` stage embedded the splits: the run's `embedder` params
+    (model, backend, batch size, length, normalisation) on its device. One Embedder per setting,
+    kept: a notebook calling predict again does not reload the model."""
+    key = json.dumps([ctx.params["embedder"], ctx.device], sort_keys=True, default=str)
+    if key not in _EMBEDDERS:
+        _EMBEDDERS[key] = Embedder.from_spec(ctx.params["embedder"], ctx.device)
+    return _EMBEDDERS[key].encode(list(texts), progress=progress)
+
+
 def quantize_int8(src: Path, dest: Path) -> None:
     """Dynamic int8 weights, per channel, reduced range (AVX2 without VNNI saturates at
     full range). The feed-forward down-projections stay fp32: their inputs carry the

@@ -35,6 +35,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from . import predictions
+from .metrics import DIGITS
 
 TRAIN_SPLIT = "validation"  # what the meta-classifier learns from
 EVAL_SPLIT = "test"
@@ -85,6 +86,16 @@ def centred(scores: np.ndarray) -> np.ndarray:
     return x - x.mean(axis=1, keepdims=True)
 
 
+def base_feature(pred: np.ndarray, scores: np.ndarray | None, n_labels: int) -> tuple[np.ndarray, str]:
+    """One base's features and their kind: centred scores, or a one-hot of its labels when it gives none."""
+    if scores is not None:
+        return centred(scores), "scores"
+    feat = np.zeros((len(pred), n_labels))
+    ok = pred >= 0
+    feat[np.flatnonzero(ok), pred[ok]] = 1.0
+    return feat, "onehot"
+
+
 def base_features(root: Path, name: str, bases: Sequence[str], split: str, n_labels: int,
                   gold: np.ndarray, layout: list[dict[str, Any]] | None = None) -> Features:
     """Stack the bases' saved predictions for one split into a feature matrix. With `layout`
@@ -99,15 +110,9 @@ def base_features(root: Path, name: str, bases: Sequence[str], split: str, n_lab
         if not np.array_equal(saved.labels, gold):
             raise EnsembleError(f"ensemble {name!r}: {path} does not hold the current {split} rows "
                                 f"({len(saved.labels)} rows vs {len(gold)}); rerun `dvc repro predict@{b}`")
-        if saved.scores is not None:
-            if saved.scores.shape[1] != n_labels:
-                raise EnsembleError(f"{path}: {saved.scores.shape[1]} scores per row for {n_labels} labels")
-            feat, kind = centred(saved.scores), "scores"
-        else:
-            feat = np.zeros((len(saved.pred), n_labels))
-            ok = saved.pred >= 0
-            feat[np.flatnonzero(ok), saved.pred[ok]] = 1.0
-            kind = "onehot"
+        if saved.scores is not None and saved.scores.shape[1] != n_labels:
+            raise EnsembleError(f"{path}: {saved.scores.shape[1]} scores per row for {n_labels} labels")
+        feat, kind = base_feature(saved.pred, saved.scores, n_labels)
         if layout is not None and layout[i]["features"] != kind:
             raise EnsembleError(f"ensemble {name!r}: base {b!r} gave {layout[i]['features']} on {TRAIN_SPLIT} but "
                                 f"{kind} on {split}; rerun `dvc repro predict@{b}`")
@@ -301,3 +306,34 @@ def fit_and_choose(root: Path, name: str, spec: Mapping[str, Any], bases: Sequen
         base = chosen.split(":", 1)[1]
         pred = {s: (saved[s][base].pred, saved[s][base].scores) for s in saved}
     return Outcome(chosen, f1, plan, model, train.layout, pred, time.perf_counter() - start)
+
+
+def apply_saved(root: Path, name: str, meta: Mapping[str, Any], model: GridSearchCV,
+                base_preds: Mapping[str, tuple[np.ndarray, np.ndarray | None]], n_labels: int,
+                validation_gold: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The saved ensemble (models/<name>/meta.json + meta.joblib) on new rows, given its bases'
+    (pred, scores) for them: what fit_and_choose does for test. Scores are rounded to the digits
+    predictions are saved with, as the stage reads them from predictions/<base>/."""
+    layout = meta["bases"]
+    cols = []
+    for part in layout:
+        pred, scores = base_preds[part["base"]]
+        if scores is not None:
+            scores = np.asarray([[round(float(v), DIGITS) for v in row] for row in scores])
+        feat, kind = base_feature(np.asarray(pred), scores, n_labels)
+        if kind != part["features"]:
+            raise EnsembleError(f"ensemble {name!r}: base {part['base']!r} now gives {kind}, but the saved "
+                                f"ensemble was fit on {part['features']}; rerun `dvc repro`")
+        cols.append(feat)
+    feats = Features(np.hstack(cols), np.zeros(len(cols[0]), dtype=np.int64), list(layout))
+    chosen = meta["chosen"]
+    if chosen == "stack":
+        proba = full_proba(model, feats.x, n_labels)
+        return proba.argmax(1), proba
+    if chosen == "average":  # scaled as at fit: by the bases' spread on the saved validation predictions
+        bases = [p["base"] for p in layout]
+        scales = average_scales(base_features(root, name, bases, TRAIN_SPLIT, n_labels, validation_gold, layout))
+        avg = average_scores(feats, scales, n_labels)
+        return avg.argmax(1), avg
+    pred, scores = base_preds[chosen.split(":", 1)[1]]
+    return np.asarray(pred), scores

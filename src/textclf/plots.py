@@ -2,8 +2,9 @@
 
     plots/confusion/<name>.json  rows {actual, predicted}     template confusion
     plots/macro_f1.json          rows {approach, macro_f1, ci_low, ci_high}  .dvc/plots/interval.json
-    plots/roc/<name>.json        rows {fpr, tpr}              template simple
-    plots/pr/<name>.json         rows {recall, precision}     template simple
+    plots/roc.json               rows {approach, step, fpr, tpr}             .dvc/plots/overlay.json
+    plots/pr.json                rows {approach, step, recall, precision}    .dvc/plots/overlay.json
+                                 (every approach with scores in one chart, coloured by approach)
 
 ROC and PR need scores. Each (row, label) decision is ranked by the label's margin: its
 score minus the best other label's, so similarity scores (not calibrated per row) rank as
@@ -67,6 +68,11 @@ def curves(labels: np.ndarray, scores: np.ndarray, n_labels: int) -> dict[str, A
         "roc_auc": _r(roc_auc_score(y, s)),
         "average_precision": _r(average_precision_score(y, s)),
     }
+
+
+def overlay_rows(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One approach's curve for the overlaid chart: its name and each point's order along the curve."""
+    return [{"approach": name, "step": i, **r} for i, r in enumerate(rows)]
 
 
 def interval_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+import yaml
 from sklearn.metrics import precision_recall_fscore_support
 
 from . import compare, predictions
@@ -261,3 +262,43 @@ def markdown(summary: Mapping[str, Any], root: Path, params: Mapping[str, Any]) 
             lines.append(f"| {c['label']} | {c['train_rows']:,} | {c['test_rows']:,} | "
                          + " | ".join(f"{c['f1'][n]:.4f}" for n in names) + " |")
     return "\n".join(lines) + "\n"
+
+
+def model_cards(summary: Mapping[str, Any], root: Path, params: Mapping[str, Any]) -> dict[str, str]:
+    """A short model card per approach and ensemble (reports/cards/<name>.md): data, settings, test
+    macro-F1 with its interval, labelled rows used, inference cost per 1,000 texts, how to use it."""
+    specs = entries(params)
+    rows = summary["approaches"]
+    cost = cost_columns(root, specs, rows)
+    data = params["data"]
+    cards = {}
+    for name, r in sorted(rows.items()):
+        spec = specs[name]
+        if spec["kind"] == "ensemble":
+            settings_key, settings = f"ensembles.{name}", spec
+        else:
+            settings_key = spec["params"]
+            settings = params
+            for part in settings_key.split("."):
+                settings = settings[part]
+        train_s, per_1k = cost(name)
+        lab = "unknown" if r["labelled_rows"] is None else f"{r['labelled_rows']:,} ({r['labelled_splits']})"
+        embeds = spec.get("input") == str(EMBEDDINGS) or (spec["kind"] == "ensemble" and any(
+            specs[b].get("input") == str(EMBEDDINGS) for b in spec["bases"]))
+        lines = [f"# Model card: `{name}` ({spec['kind']})", "",
+                 f"- **Data**: `{data['name']}` ({data.get('hub_id') or data.get('local_dir')}), labels "
+                 f"{', '.join(f'`{n}`' for n in data.get('label_names') or [])}; test split, {r['rows']:,} rows.",
+                 f"- **Test macro-F1**: {r['macro_f1']:.4f} [{r['macro_f1_ci_low']:.4f}, {r['macro_f1_ci_high']:.4f}] "
+                 f"(95% bootstrap interval); accuracy {r['accuracy']:.4f}; unparseable {r['unparseable_rate']:.1%}.",
+                 f"- **Labelled rows used**: {lab}.",
+                 f"- **Inference cost**: {_fmt(per_1k, '.2f')} s per 1,000 texts on this run's machine "
+                 f"(metrics/timings/{', embedding included' if embeds else ''}); training {_fmt(train_s, '.1f')} s.",
+                 *([f"- **Embedder**: `{params['embedder']['name']}` (backend `{params['embedder'].get('backend')}`)"]
+                   if embeds else []),
+                 f"- **Model**: `models/{name}/` (DVC artifact); metrics `metrics/{name}.json`.", "",
+                 f"## Settings (`{settings_key}` in params.yaml)", "", "```yaml",
+                 yaml.safe_dump(settings, sort_keys=True).rstrip(), "```", "",
+                 "## Use it", "", "```bash", f'textclf predict --approach {name} "a witty, moving film"', "```", "",
+                 "```python", "import textclf", f'textclf.load("{name}").predict(["a witty, moving film"])', "```", ""]
+        cards[name] = "\n".join(lines)
+    return cards

@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -55,7 +55,11 @@ class Approach(Protocol):
         """Write what predict needs into out_dir (models/<name>/)."""
 
     def predict(self, ctx, name: str, model_dir: Path, split: str) -> Prediction:
-        """Scores and labels for one prepared split."""
+        """Scores and labels for one prepared split: a thin wrapper over predict_texts (or, for the
+        embedding approaches, over the same scoring of the split's cached vectors)."""
+
+    def predict_texts(self, ctx, name: str, model_dir: Path, texts: Sequence[str], progress: bool = True) -> Prediction:
+        """Scores and labels for any texts, from what fit() saved (the CLI and textclf.load)."""
 
     def labelled(self, params: Mapping[str, Any], name: str) -> Labelled:
         """The labelled data fit() uses under these params."""

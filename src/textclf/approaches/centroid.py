@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
+from ..embed import embed_texts
 from . import Labelled, Prediction, cosine_predict, unit
 
 
@@ -24,6 +26,10 @@ def fit(ctx, name: str, out_dir: Path) -> None:
 
 def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     return cosine_predict(ctx.embeddings(split), np.load(model_dir / "centroids.npy"))
+
+
+def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progress: bool = True) -> Prediction:
+    return cosine_predict(embed_texts(ctx, texts, progress), np.load(model_dir / "centroids.npy"))
 
 
 def labelled(params, name: str) -> Labelled:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import joblib
+import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from ..embed import embed_texts
 from . import Labelled, Prediction, argmax_prediction
 
 
@@ -30,9 +33,18 @@ def fit(ctx, name: str, out_dir: Path) -> None:
     joblib.dump(clf, out_dir / "classifier.joblib")
 
 
-def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
+def score(model_dir: Path, vectors: np.ndarray) -> Prediction:
+    """The one scoring path: the split's cached vectors (predict) or new texts' (predict_texts)."""
     clf = joblib.load(model_dir / "classifier.joblib")
-    return argmax_prediction(clf.predict_proba(ctx.embeddings(split)), "probability")
+    return argmax_prediction(clf.predict_proba(vectors), "probability")
+
+
+def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
+    return score(model_dir, ctx.embeddings(split))
+
+
+def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progress: bool = True) -> Prediction:
+    return score(model_dir, embed_texts(ctx, texts, progress))
 
 
 def labelled(params, name: str) -> Labelled:

@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..embed import Embedder
+from ..embed import Embedder, embed_texts
 from . import Labelled, Prediction, cosine_predict, unit
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,10 @@ def fit(ctx, name: str, out_dir: Path) -> None:
 
 def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     return cosine_predict(ctx.embeddings(split), np.load(model_dir / "label_embeddings.npy"))
+
+
+def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progress: bool = True) -> Prediction:
+    return cosine_predict(embed_texts(ctx, texts, progress), np.load(model_dir / "label_embeddings.npy"))
 
 
 def labelled(params, name: str) -> Labelled:

@@ -143,16 +143,32 @@ def load(model_dir: Path, device: str):
 
 
 def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
+    pred = predict_texts(ctx, name, model_dir, ctx.split(split).texts)
+    generated = (pred.info or {}).pop("generations", None)
+    if generated is not None:
+        # Raw outputs beside the predictions, so unparseable answers can be read.
+        raw = ctx.root / "predictions" / name / f"{split}.generations.jsonl"
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.write_text("".join(json.dumps({"row": i, "generated": g, "pred": int(p)}) + "\n"
+                               for i, (g, p) in enumerate(zip(generated, pred.pred))), encoding="utf-8")
+        n_bad = int((pred.pred == UNPARSEABLE).sum())
+        if n_bad:
+            log.warning("%s/%s: %d of %d generations name no single label (counted as unparseable; see %s)",
+                        name, split, n_bad, len(pred.pred), raw)
+    return pred
+
+
+def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progress: bool = True) -> Prediction:
+    """In generate mode, info["generations"] holds the raw outputs (predict writes them to a file)."""
     meta_path = model_dir / META
     if not meta_path.is_file():
-        raise FileNotFoundError(f"{meta_path} is missing: run `dvc repro fit@{name}`")
+        raise FileNotFoundError(f"{meta_path} is missing: run `dvc repro fit@{name}` (or `dvc pull`)")
     meta = json.loads(meta_path.read_text())
     if meta["dataset_labels"] != list(ctx.label_names):
         raise ValueError(f"{model_dir} was fit for labels {meta['dataset_labels']}, the data has "
                          f"{list(ctx.label_names)}: rerun `dvc repro fit@{name}`")
     batch_size = int(ctx.settings(name).get("batch_size") or 16)  # speed only
     model, tok = load(model_dir, ctx.device)
-    texts = ctx.split(split).texts
     prompts = [meta["prompt"].replace("{text}", t) for t in texts]
     words = meta["label_words"]
     from ..tokens import count_truncated
@@ -161,22 +177,14 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     info = {"max_length": int(meta["max_length"]),
             "truncated_rows": count_truncated(tok, prompts, int(meta["max_length"]))}
     if meta["mode"] == "score":
-        ll = label_loglik(model, tok, prompts, words, meta["max_length"], batch_size, ctx.device)
+        ll = label_loglik(model, tok, prompts, words, meta["max_length"], batch_size, ctx.device, progress)
         probs = np.exp(ll - ll.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         return Prediction(probs.argmax(axis=1).astype(np.int64), probs, "probability", info=info)
-    generated = generate(model, tok, prompts, meta["max_length"], meta["max_new_tokens"], batch_size, ctx.device)
+    generated = generate(model, tok, prompts, meta["max_length"], meta["max_new_tokens"], batch_size, ctx.device,
+                         progress)
     pred = np.asarray([parse(g, words) for g in generated], dtype=np.int64)
-    # Raw outputs beside the predictions, so unparseable answers can be read.
-    raw = ctx.root / "predictions" / name / f"{split}.generations.jsonl"
-    raw.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text("".join(json.dumps({"row": i, "generated": g, "pred": int(p)}) + "\n"
-                           for i, (g, p) in enumerate(zip(generated, pred))), encoding="utf-8")
-    n_bad = int((pred == UNPARSEABLE).sum())
-    if n_bad:
-        log.warning("%s/%s: %d of %d generations name no single label (counted as unparseable; see %s)",
-                    name, split, n_bad, len(pred), raw)
-    return Prediction(pred, None, info=info)
+    return Prediction(pred, None, info={**info, "generations": generated})
 
 
 def labelled(params: Mapping[str, Any], name: str) -> Labelled:

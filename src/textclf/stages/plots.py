@@ -22,6 +22,7 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)  # no stale files from approaches dropped since
     n_labels = len(ctx.label_names)
     curve_metrics, skipped = {}, []
+    overlay: dict[str, list] = {"roc": [], "pr": []}  # every approach in one chart per kind
     for name in entries(ctx.params):
         saved = predictions.read(predictions.prediction_file(ctx.root, name, "test", ctx.params))
         plots.dump(plots.confusion_rows(saved.labels, saved.pred, ctx.label_names), out / "confusion" / f"{name}.json")
@@ -29,11 +30,14 @@ def main() -> None:
             skipped.append(name)
             continue
         c = plots.curves(saved.labels, saved.scores, n_labels)
-        plots.dump(c["roc"], out / "roc" / f"{name}.json")
-        plots.dump(c["pr"], out / "pr" / f"{name}.json")
+        for kind in overlay:
+            overlay[kind] += plots.overlay_rows(name, c[kind])
         curve_metrics[name] = {"roc_auc": c["roc_auc"], "average_precision": c["average_precision"]}
     if skipped:
         log.info("no ROC/PR curves for %s: their predictions carry no scores", skipped)
+    for kind, rows in overlay.items():
+        if rows:
+            plots.dump(rows, out / f"{kind}.json")
     summary = json.loads((ctx.root / "metrics/summary.json").read_text())
     plots.dump(plots.interval_rows(summary), out / "macro_f1.json")
     dump_json({"averaging": "positive label" if n_labels == 2 else "micro one-vs-rest",

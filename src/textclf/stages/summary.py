@@ -4,6 +4,7 @@ over the approaches and ensembles that ran."""
 from __future__ import annotations
 
 import logging
+import shutil
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from ..context import Context, setup_logging
 from ..prepared import SPLITS
 from ..metrics import dump_json, write_text_atomic
 from ..stale import fixed_outputs, stale_outputs
-from ..summary import collect, markdown, rare_classes_k
+from ..summary import collect, markdown, model_cards, rare_classes_k
 
 log = logging.getLogger("textclf.summary")
 
@@ -35,6 +36,10 @@ def main() -> None:
                     "`python -m textclf.stale --remove` deletes them", ", ".join(p.as_posix() for p in stale))
     md = markdown(summary, ctx.root, ctx.params)
     write_text_atomic(ctx.root / "reports/summary.md", md)
+    cards = ctx.root / "reports/cards"
+    shutil.rmtree(cards, ignore_errors=True)  # no cards of approaches dropped since
+    for name, card in model_cards(summary, ctx.root, ctx.params).items():
+        write_text_atomic(cards / f"{name}.md", card)
     print(md)
 
 

@@ -25,7 +25,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -343,9 +343,18 @@ def collect(conf: Mapping[str, Any], outcomes: list[client.Outcome]):
 
 
 def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
+    return predict_texts(ctx, name, model_dir, ctx.split(split).texts, split=split)
+
+
+def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progress: bool = True,
+                  split: str = "texts") -> Prediction:
+    """`split` names the rows in logs and in logs/llm/<name>/<split>.failed.jsonl."""
     cfg = ctx.settings(name)
-    conf = json.loads((model_dir / CONFIG).read_text())
-    texts, truncated = fit_texts(cfg, conf, ctx.split(split).texts)
+    config_path = model_dir / CONFIG
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path} is missing: run `dvc repro fit@{name}` (or `dvc pull`)")
+    conf = json.loads(config_path.read_text())
+    texts, truncated = fit_texts(cfg, conf, list(texts))
     if truncated:
         log.warning("%s/%s: %d of %d texts cut to %d tokens (the context's room; llm.max_text_tokens: %s)", name,
                     split, truncated, len(texts), conf["truncation"]["text_tokens"],

@@ -168,16 +168,20 @@ def _pipeline_worker(model_dir: str, max_length: int, batch_size: int, device: s
 
 
 def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
+    return predict_texts(ctx, name, model_dir, ctx.split(split).texts)
+
+
+def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progress: bool = True) -> Prediction:
     meta_path = model_dir / META
     if not meta_path.is_file():
-        raise FileNotFoundError(f"{meta_path} is missing: run `dvc repro fit@{name}`")
+        raise FileNotFoundError(f"{meta_path} is missing: run `dvc repro fit@{name}` (or `dvc pull`)")
     meta = json.loads(meta_path.read_text())
     if meta["dataset_labels"] != list(ctx.label_names):
         raise LabelMappingError(f"{model_dir} was fit for labels {meta['dataset_labels']}, the data has "
                                 f"{list(ctx.label_names)}: rerun `dvc repro fit@{name}`")
     batch_size = int(ctx.settings(name).get("batch_size") or 32)  # speed only, not a result
-    texts = ctx.split(split).texts
-    probs, model_labels = run_pipeline(model_dir, texts, int(meta["max_length"]), batch_size, ctx.device,
+    texts = list(texts)
+    probs, model_labels = run_pipeline(model_dir, texts, int(meta["max_length"]), batch_size, ctx.device, progress,
                                        engine=check_engine(ctx.params.get("engine")))
     matrix = label_matrix(model_labels, meta["dataset_labels"], meta["map"], meta["ignore"])
     pred = argmax_prediction(map_scores(probs, matrix), "probability")
