@@ -176,6 +176,27 @@ class Device:
     threads: Optional[int] = None
 
 
+class EngineName(Enum):  # engine.ENGINES
+    local = "local"
+    ray = "ray"
+
+
+@dataclass
+class Engine:
+    name: EngineName = EngineName.local
+    address: Optional[str] = None
+    num_cpus: Optional[int] = None
+    actors: int = 2
+    cpus_per_actor: float = 1
+    gpus_per_actor: float = 1
+
+
+class Precision(Enum):  # task_specific/finetune.PRECISIONS
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
 @dataclass
 class Labels:
     map: Optional[Dict[str, str]] = None
@@ -193,6 +214,7 @@ class Finetune:
     weight_decay: float = 0.01
     eval_batch_size: int = 128
     seed: int = 0
+    precision: Precision = Precision.fp32
 
 
 class TaskSpecificMode(Enum):
@@ -253,6 +275,7 @@ class Server:
     n_threads: int = 2
     n_ctx: int = 2048
     startup_timeout: float = 180
+    n_gpu_layers: int = 0
 
 
 @dataclass
@@ -344,6 +367,7 @@ class Params:
     embedder: Embedder = field(default_factory=Embedder)
     classifier: Classifier = field(default_factory=Classifier)
     device: Device = field(default_factory=Device)
+    engine: Engine = field(default_factory=Engine)
     task_specific: TaskSpecific = field(default_factory=TaskSpecific)
     text2text: Text2Text = field(default_factory=Text2Text)
     llm: Llm = field(default_factory=Llm)
