@@ -28,7 +28,8 @@ class FaultServer:
       [dead]      always: 503 (the row fails after all retries)
     With a json_schema response_format (Groq's structured output) the answer is
     {"label": ...}, except for [chatty] rows (a provider ignoring the constraint).
-    Every attempt is logged (review text, status); `bodies` keeps each request body."""
+    Every attempt is logged (review text, status); `bodies` keeps each request body and
+    `auth` each Authorization header."""
 
     def __init__(self, delay: float = 0.0, slow: float = 3.0, retry_after: str = "1"):
         self.delay, self.slow, self.retry_after = delay, slow, retry_after
@@ -36,6 +37,7 @@ class FaultServer:
         self.attempts: list[tuple[str, int]] = []
         self.seen: Counter = Counter()
         self.bodies: list[dict] = []
+        self.auth: list[str | None] = []
         self.lock = threading.Lock()
         outer = self
 
@@ -64,6 +66,7 @@ class FaultServer:
                 text = body["messages"][-1]["content"]
                 with outer.lock:
                     outer.bodies.append(body)
+                    outer.auth.append(self.headers.get("Authorization"))
                     outer.seen[text] += 1
                     first = outer.seen[text] == 1
                 status = 200
@@ -149,7 +152,9 @@ def in_process(proj: Path, main, argv: list[str] | None = None):
 
 
 def env() -> dict:
-    e = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1", GROQ_API_KEY="test-key-not-secret")
+    # The fake server is not Groq: its key comes from TEXTCLF_LLM_API_KEY (GROQ_API_KEY goes to Groq only).
+    e = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1", GROQ_API_KEY="test-key-not-secret",
+             TEXTCLF_LLM_API_KEY="test-key-not-secret")
     return e
 
 

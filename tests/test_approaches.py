@@ -66,3 +66,36 @@ def test_balanced_class_weight_lifts_the_rare_class():
         clf = build({"C": 1.0, "max_iter": 1000, "seed": 0, "class_weight": cw}).fit(x, y)
         recall[cw] = (clf.predict(x)[y == 1] == 1).mean()
     assert recall[None] < 0.3 and recall["balanced"] > 0.6
+
+
+def test_a_damaged_saved_model_names_the_file_and_the_stage(tmp_path):
+    """A damaged joblib file (garbage, or a real one cut short) fails with its path and the
+    command that rebuilds it: embed_lr's classifier (fit@) and the stack's meta-model (ensemble@)."""
+    import json
+    from types import SimpleNamespace
+
+    import joblib
+
+    from textclf.approaches import embed_lr
+    from textclf.inference import Classifier
+
+    model_dir = tmp_path / "models" / "embed_lr"
+    model_dir.mkdir(parents=True)
+    saved = model_dir / "classifier.joblib"
+    clf = build({"C": 1.0, "max_iter": 100, "seed": 0, "class_weight": None}).fit(np.eye(4), [0, 1, 0, 1])
+    joblib.dump(clf, saved)
+    assert embed_lr.score(model_dir, np.eye(4)).pred.tolist() == [0, 1, 0, 1]
+    whole = saved.read_bytes()
+    for damaged in (whole[: len(whole) // 2], b"\x00garbage" * 100):
+        saved.write_bytes(damaged)
+        with pytest.raises(RuntimeError, match=rf"{saved} is damaged.*`dvc repro -f fit@embed_lr`"):
+            embed_lr.score(model_dir, np.eye(4))
+
+    stack_dir = tmp_path / "models" / "stack"
+    stack_dir.mkdir()
+    (stack_dir / "meta.json").write_text(json.dumps({"bases": [{"base": "embed_lr"}]}))
+    (stack_dir / "meta.joblib").write_bytes(whole[:100])
+    ctx = SimpleNamespace(params={"ensembles": {"stack": {}}}, label_names=["neg", "pos"], root=tmp_path,
+                          model_dir=lambda name: tmp_path / "models" / name)
+    with pytest.raises(RuntimeError, match=rf"{stack_dir / 'meta.joblib'} is damaged.*`dvc repro -f ensemble@stack`"):
+        Classifier(ctx, "stack").predict(["a review"])

@@ -119,12 +119,14 @@ FAST = ["llm=groq", "llm.rpm=null", "llm.timeout=1", "llm.retries.backoff=0.05",
 
 
 def overrides(url: str, cache) -> list[str]:
-    return [*FAST, f"llm.base_url={url}", f"llm.cache.dir={cache}"]
+    # The fake server is not Groq's host: its key is read from TEXTCLF_LLM_API_KEY.
+    return [*FAST, f"llm.base_url={url}", f"llm.cache.dir={cache}", "llm.api_key_env=TEXTCLF_LLM_API_KEY"]
 
 
 @pytest.fixture(autouse=True)
 def api_key(monkeypatch):
     monkeypatch.setenv("GROQ_API_KEY", "test-key-not-secret")
+    monkeypatch.setenv("TEXTCLF_LLM_API_KEY", "test-key-not-secret")
 
 
 def predict(proj):
@@ -546,11 +548,15 @@ def timings(proj) -> dict:
     return json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
 
 
-def test_local_model_at_a_base_url_is_cached_apart(tmp_path):
+def test_local_model_at_a_base_url_is_cached_apart(tmp_path, monkeypatch):
     """provider=local served at base_url (a server not started here, the fake one): the URL is
-    part of the model identity, so another server's replies are not taken for this one's; with
-    base_url null the identity is exactly the former one (the default run's keys unchanged)."""
+    part of the model identity, so another server's replies are not taken for this one's, nor
+    for those of the server a normal run starts; with base_url null the identity is exactly the
+    former one (the default run's keys unchanged)."""
+    from contextlib import nullcontext
+
     from textclf.approaches.llm import model_identity
+    from textclf.approaches.llm import server as server_mod
 
     texts = ["a good film", "a bad film", "good good", "so bad"]
     local = ["llm=smollm2", f"llm.cache.dir={tmp_path / 'cache'}", "llm.retries.backoff=0.05"]
@@ -564,6 +570,12 @@ def test_local_model_at_a_base_url_is_cached_apart(tmp_path):
         assert json.loads((proj / "models/llm/config.json").read_text())["model"]["base_url"] == b.url
         predict(proj)  # and the same server again: all from the cache
         assert len(b.attempts) == 4 and timings(proj)["cache_hits"] == 4
+        # Then a normal run (base_url null: the server the stage starts, here fake server `a`
+        # standing in for llama.cpp): none of the replies above is taken for its own.
+        refit(proj, tmp_path, local)
+        monkeypatch.setattr(server_mod, "LocalServer", lambda *args, **kw: nullcontext(a.url))
+        predict(proj)
+        assert len(a.attempts) == 8 and timings(proj)["cache_hits"] == 0 and timings(proj)["requests"] == 4
     from test_llm_server import smollm2_cfg
 
     cfg = smollm2_cfg()
@@ -591,6 +603,24 @@ def test_cache_garbage_newer_and_legacy_files(tmp_path):
     db.close()
     with pytest.raises(RuntimeError, match=rf"{path} has format version 7; this code reads version 1"):
         ResponseCache(path)
+
+
+def test_a_damaged_cache_file_names_it_and_what_to_do(tmp_path):
+    """A cache whose header is fine but whose pages are damaged opens; the damage shows when
+    rows are read: an error naming the file and what to do, not a bare 'malformed'."""
+    path = tmp_path / "responses.sqlite"
+    c = ResponseCache(path)
+    for i in range(2000):
+        c.put(f"k{i}", {"text": "x" * 200})
+    c.close()
+    data, rng = bytearray(path.read_bytes()), random.Random(0)
+    for page in range(2, len(data) // 4096):  # keep the header page and the schema
+        data[page * 4096 + 100:page * 4096 + 400] = rng.randbytes(300)
+    path.write_bytes(bytes(data))
+    c = ResponseCache(path)
+    with pytest.raises(RuntimeError, match=rf"{path} is damaged \(database disk image is malformed\)\. Delete it"):
+        c.keys()
+    c.close()
 
 
 def test_a_garbage_cache_file_stops_the_stage_naming_it(tmp_path):
@@ -637,3 +667,44 @@ def test_hostile_base_url_and_key_variable_are_refused_at_fit(tmp_path, monkeypa
     monkeypatch.setenv("TEXTCLF_LLM_API_KEY", "other-key")
     assert api_key({"provider": "groq", "api_key_env": "TEXTCLF_LLM_API_KEY"}, tmp_path) == "other-key"
     assert api_key({"provider": "groq", "api_key_env": "GROQ_API_KEY"}, tmp_path) == "test-key-not-secret"
+
+
+def test_the_groq_key_is_only_sent_to_groqs_host(tmp_path, monkeypatch):
+    """GROQ_API_KEY goes to api.groq.com only: provider=groq at another base_url (https or
+    loopback) is refused at fit and at predict unless its key comes from TEXTCLF_LLM_API_KEY,
+    which is then what the server receives; with base_url null the SDK is given Groq's URL,
+    so GROQ_BASE_URL in the environment cannot redirect the key."""
+    import groq
+
+    from textclf.approaches.llm import GROQ_URL, api_key, endpoint
+    from textclf.params import compose
+
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-groq-only")
+    monkeypatch.setenv("TEXTCLF_LLM_API_KEY", "key-for-the-other-server")
+    for url in ("https://evil.example", "https://api.groq.com.evil.example/openai", "http://127.0.0.1:9"):
+        with pytest.raises(ValueError, match="GROQ_API_KEY is only sent to api.groq.com.*TEXTCLF_LLM_API_KEY"):
+            api_key({"provider": "groq", "base_url": url}, tmp_path)
+        assert api_key({"provider": "groq", "base_url": url, "api_key_env": "TEXTCLF_LLM_API_KEY"},
+                       tmp_path) == "key-for-the-other-server"
+    assert api_key({"provider": "groq", "base_url": "https://api.groq.com"}, tmp_path) == "gsk-groq-only"
+    assert api_key({"provider": "local", "base_url": "https://evil.example"}, tmp_path) == "no-key-needed"
+
+    texts = ["a good film", "a bad film"]
+    fake = [f for f in overrides("URL", tmp_path / "cache") if not f.startswith("llm.api_key_env")]
+    with FaultServer() as srv:
+        with pytest.raises(ValueError, match=r"llm.base_url='http://127.0.0.1:\d+' is not Groq's API"):
+            make_project(tmp_path / "a", texts, [f.replace("URL", srv.url) for f in fake])
+        proj = make_project(tmp_path / "b", texts, overrides(srv.url, tmp_path / "cache"))
+        predict(proj)
+        assert srv.auth == ["Bearer key-for-the-other-server"] * 2
+        # params edited after fit (no refit): refused at predict too, before any request.
+        compose(proj, ["data.source=local", f"data.local_dir={tmp_path / 'b' / 'ds'}", "data.name=tiny",
+                       *[f.replace("URL", srv.url) for f in fake], f"llm.cache.dir={tmp_path / 'other'}"])
+        with pytest.raises(ValueError, match="GROQ_API_KEY is only sent to api.groq.com"):
+            predict(proj)
+        assert len(srv.auth) == 2
+
+        monkeypatch.setenv("GROQ_BASE_URL", srv.url)  # read by the groq SDK when given no base_url
+        with endpoint({"provider": "groq", "base_url": None}, tmp_path) as url:
+            assert url == GROQ_URL
+            assert groq.Groq(api_key="k", base_url=url).base_url.host == "api.groq.com"

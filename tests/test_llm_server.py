@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -298,3 +301,104 @@ def test_ci_profile_through_dvc_reruns_from_cache(tmp_path):
     assert (proj / "metrics/llm.json").read_bytes() == first
     # Every reply was cached: no server was started to serve none of them.
     assert "Starting llama.cpp server" not in cached_run and "Running stage 'predict@llm'" in cached_run
+
+
+# ---------------------------------------------------------------- the server dies with its parent
+
+def serve_children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` and that run textclf's llama.cpp server (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+        if ppid == pid and b"textclf.approaches.llm.serve" in cmd:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def gone(pid: int) -> bool:
+    """Exited (a zombie left for its new parent to reap counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def wait_for(check, timeout: float, step: float = 0.005):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(step)
+    return check()
+
+
+def kill_leftovers(pids) -> None:
+    for pid in pids:
+        if not gone(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_sigkill_of_the_stage_leaves_no_server_process_and_its_log_is_cleaned(tmp_path):
+    """The predict stage (provider local, no base_url) starts its llama.cpp server; SIGKILL of
+    the stage while the server answers: the server's pid is gone within seconds; the log it
+    leaves (the stage could not remove it) is removed by the next start's clean_logs()."""
+    from textclf.approaches.llm import server
+
+    texts = [f"review {i} {'good' if i % 2 else 'bad'}" for i in range(40)]
+    proj = make_project(tmp_path, texts, ["llm=smollm2", "llm.server.n_threads=1", "llm.server.n_ctx=1024",
+                                          f"llm.cache.dir={tmp_path / 'cache'}"])
+    stage = subprocess.Popen([sys.executable, "-m", "textclf.stages.predict", "llm"], cwd=proj, env=env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = []
+    try:
+        child = wait_for(lambda: serve_children(stage.pid), 300, step=0.1)
+        assert len(child) == 1, "the stage started no llama.cpp server within 300 s"
+        cmd = Path(f"/proc/{child[0]}/cmdline").read_bytes().split(b"\0")
+        port = int(cmd[cmd.index(b"--port") + 1])
+
+        def answers():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        assert wait_for(answers, 120, step=0.2), "the server never answered"
+    finally:
+        stage.send_signal(signal.SIGKILL)
+        stage.wait()
+    try:
+        assert wait_for(lambda: gone(child[0]), 30, step=0.1), f"server pid {child[0]} outlived the SIGKILLed stage"
+    finally:
+        kill_leftovers(child)
+    log = server.LOG_DIR / f"{stage.pid}-{port}.log"
+    assert log.exists()  # left behind by the kill...
+    server.clean_logs()
+    assert not log.exists()  # ...and removed at the next start
+
+
+def test_a_parent_killed_during_the_servers_imports_still_stops_it():
+    """The parent is SIGKILLed while its server child is still importing (before it could
+    read its parent's pid itself): the child, told the pid on its command line, exits instead
+    of loading the model and serving forever as an orphan."""
+    path, _ = resolve(smollm2_cfg()["model"])
+    code = ("import sys; from pathlib import Path; from textclf.approaches.llm.server import LocalServer; "
+            "LocalServer(Path(sys.argv[1]), n_threads=1, n_ctx=512).start()")
+    parent = subprocess.Popen([sys.executable, "-c", code, str(path)], env=env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = []
+    try:
+        child = wait_for(lambda: serve_children(parent.pid), 300)
+        assert len(child) == 1, "no server child within 300 s"
+    finally:
+        parent.send_signal(signal.SIGKILL)  # at once: the child has only just started its imports
+        parent.wait()
+    try:
+        assert wait_for(lambda: gone(child[0]), 60, step=0.1), f"orphaned server pid {child[0]} still runs"
+    finally:
+        kill_leftovers(child)

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import yaml
 
-from .approaches import UNPARSEABLE, module_for
+from .approaches import UNPARSEABLE, load_saved, module_for
 from .context import EMBEDDER_ID, PREPARED, Context, load_params
 
 LABELS_FILE = "labels.json"  # data/prepared/labels.json: the label names, in index order
@@ -183,17 +183,16 @@ class Classifier:
         if self.ensemble is None:
             p = self._approach(self.name, texts, progress)
             return Result(self.label_names, p.pred, p.scores, p.score_kind)
-        import joblib
-
         from . import ensemble as ens
 
         model_dir = self.ctx.model_dir(self.name)
         meta = json.loads((model_dir / "meta.json").read_text())
+        model = load_saved(model_dir / "meta.joblib", f"ensemble@{self.name}")  # before the bases' slow predictions
         base_preds = {}
         for part in meta["bases"]:
             p = self._approach(part["base"], texts, progress)
             base_preds[part["base"]] = (p.pred, p.scores)
-        pred, scores = ens.apply_saved(self.ctx.root, self.name, meta, joblib.load(model_dir / "meta.joblib"),
+        pred, scores = ens.apply_saved(self.ctx.root, self.name, meta, model,
                                        base_preds, len(self.label_names), self.ctx.split(ens.TRAIN_SPLIT).labels)
         return Result(self.label_names, np.asarray(pred, dtype=np.int64), scores, "probability")
 

@@ -72,6 +72,20 @@ def module_for(kind: str) -> Approach:
     return module  # type: ignore[return-value]  # a module satisfying Approach (tested)
 
 
+def load_saved(path: Path, stage: str) -> Any:
+    """A model saved with joblib by `stage` (e.g. fit@embed_lr). A damaged file (a write cut short,
+    a bad copy) fails with its path and the command that rebuilds it, not a bare unpickling error."""
+    import joblib
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run `dvc repro {stage}` (or `dvc pull`)")
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - unpickling raises many kinds (EOFError, KeyError, UnpicklingError...)
+        raise RuntimeError(f"{path} is damaged or unreadable ({type(exc).__name__}: {exc}): rebuild it with "
+                           f"`dvc repro -f {stage}` (or restore it with `dvc checkout {path}`).") from None
+
+
 def argmax_prediction(scores: np.ndarray, score_kind: str) -> Prediction:
     scores = np.asarray(scores, dtype=np.float64)
     return Prediction(scores.argmax(axis=1).astype(np.int64), scores, score_kind)

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from ..embed import embed_texts
-from . import Labelled, Prediction, argmax_prediction
+from . import Labelled, Prediction, argmax_prediction, load_saved
 
 
 CLASS_WEIGHTS = (None, "balanced")
@@ -35,7 +35,7 @@ def fit(ctx, name: str, out_dir: Path) -> None:
 
 def score(model_dir: Path, vectors: np.ndarray) -> Prediction:
     """The one scoring path: the split's cached vectors (predict) or new texts' (predict_texts)."""
-    clf = joblib.load(model_dir / "classifier.joblib")
+    clf = load_saved(model_dir / "classifier.joblib", f"fit@{model_dir.name}")
     return argmax_prediction(clf.predict_proba(vectors), "probability")
 
 

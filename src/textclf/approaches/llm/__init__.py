@@ -6,7 +6,8 @@ Providers (conf/llm/*.yaml, the `llm:` params):
           running server at `base_url` (then part of the model identity: its replies are
           cached apart from those of the server started here);
   groq  - Groq's API (or any server at `base_url` answering /openai/v1), key from the
-          environment or .env (only the variables in API_KEY_VARS), never from params.
+          environment or .env (only the variables in API_KEY_VARS), never from params;
+          GROQ_API_KEY only ever goes to api.groq.com (check_api_key_env).
 `base_url` must be https, or http to a loopback host (check_base_url).
 
 fit writes models/<name>/config.json: everything that decides the answers (model
@@ -41,6 +42,8 @@ CONFIG = "config.json"
 # The only environment (or .env) variables llm.api_key_env may name (docs/llm.md): params
 # cannot point the key reader at another secret, which would then be sent to base_url.
 API_KEY_VARS = ("GROQ_API_KEY", "TEXTCLF_LLM_API_KEY")
+GROQ_HOST = "api.groq.com"
+GROQ_URL = f"https://{GROQ_HOST}"  # given to the SDK, which would otherwise read GROQ_BASE_URL from the environment
 
 
 class FailedRows(RuntimeError):
@@ -65,10 +68,18 @@ def check_base_url(url: str | None) -> None:
 
 
 def check_api_key_env(cfg: Mapping[str, Any]) -> str:
+    """The variable the API key is read from. GROQ_API_KEY holds a key for Groq: it is only
+    ever sent to GROQ_HOST, so a groq provider pointed at another base_url must read its key
+    from TEXTCLF_LLM_API_KEY (a params file cannot send the Groq key to a host of its choice)."""
     var = cfg.get("api_key_env") or "GROQ_API_KEY"
     if var not in API_KEY_VARS:
         raise ValueError(f"llm.api_key_env={var!r}: the API key is read only from {' or '.join(API_KEY_VARS)} "
                          "(environment or .env); put the key in one of those.")
+    url = cfg.get("base_url")
+    if var == "GROQ_API_KEY" and cfg.get("provider") != "local" and url and urlsplit(str(url)).hostname != GROQ_HOST:
+        raise ValueError(f"llm.base_url={url!r} is not Groq's API ({GROQ_HOST}): GROQ_API_KEY is only sent to "
+                         f"{GROQ_HOST}. Put that server's key in TEXTCLF_LLM_API_KEY (environment or .env) and set "
+                         "llm.api_key_env=TEXTCLF_LLM_API_KEY, or set llm.base_url=null to use Groq.")
     return var
 
 
@@ -223,7 +234,7 @@ def endpoint(cfg: Mapping[str, Any], root: Path, needed: bool = True) -> Iterato
     when `needed` (a fully cached run sends nothing, so it starts no server)."""
     check_base_url(cfg.get("base_url"))
     if cfg.get("base_url") or cfg["provider"] != "local" or not needed:
-        yield cfg.get("base_url")
+        yield cfg.get("base_url") or (GROQ_URL if cfg["provider"] == "groq" else None)
         return
     from ...resolve import resolve
     from .server import LocalServer

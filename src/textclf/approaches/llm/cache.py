@@ -15,8 +15,9 @@ import hashlib
 import json
 import sqlite3
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 SCHEMA = 1  # PRAGMA user_version of the files this code writes
 COLUMNS = ["key", "response"]
@@ -69,18 +70,32 @@ class ResponseCache:
             raise
         self._db.commit()
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    @contextmanager
+    def _use(self) -> Iterator[None]:
+        """Damaged pages surface only when read ("database disk image is malformed"): name the
+        file and what to do. OperationalError (disk full, locked) is not damage: raised as is."""
         with self._lock:
+            try:
+                yield
+            except sqlite3.OperationalError:
+                raise
+            except sqlite3.DatabaseError as exc:
+                raise RuntimeError(f"LLM reply cache {self.path} is damaged ({exc}). Delete it (and its -wal/-shm "
+                                   "files; its replies will be requested again) or set llm.cache.dir to another "
+                                   "folder.") from None
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._use():
             row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, response: Mapping[str, Any]) -> None:
-        with self._lock:
+        with self._use():
             self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, json.dumps(response, sort_keys=True)))
             self._db.commit()
 
     def keys(self) -> set[str]:
-        with self._lock:
+        with self._use():
             return {k for (k,) in self._db.execute("SELECT key FROM responses")}
 
     def close(self) -> None:

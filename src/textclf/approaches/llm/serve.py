@@ -10,6 +10,7 @@ LastRowLogprobs): same replies, about twice as fast per review on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
+import sys
 
 PREFIX = "/openai"
 
@@ -24,14 +25,17 @@ def strip_prefix(app, prefix: str = PREFIX):
     return wrapped
 
 
-def exit_with_parent(interval: float = 1.0) -> None:
-    """Stop when the process that started us is gone (killed with SIGKILL, say), so
-    no orphaned server keeps a port and two cores."""
+def exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """Stop when `parent` (the process that started us) is gone, killed with SIGKILL say, so no
+    orphaned server keeps a port and two cores. `parent` comes from the parent itself
+    (--parent_pid): read here, after this package's imports (seconds), os.getppid() would be
+    the orphan's new parent if the stage was killed meanwhile, and the server would never stop."""
     import os
     import threading
     import time
 
-    parent = os.getppid()
+    if os.getppid() != parent:  # already orphaned: exit before loading the model
+        os._exit(0)
 
     def watch():
         while os.getppid() == parent:
@@ -122,11 +126,11 @@ def last_row_logprobs_class():
 
 
 def main(argv: list[str] | None = None) -> None:
-    import uvicorn
-    from llama_cpp.server.app import create_app
-    from llama_cpp.server.settings import ModelSettings, ServerSettings
+    import os
 
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--parent_pid", type=int, default=os.getppid(),
+                    help="stop when this process is gone (LocalServer passes its own pid; default: our parent now)")
     ap.add_argument("--model", required=True)
     ap.add_argument("--model_alias", default=None)
     ap.add_argument("--host", default="127.0.0.1")
@@ -139,8 +143,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--library_logprobs", action="store_true",
                     help="llama-cpp-python's own logprobs (logits_all on): the slower path, for benchmarks")
     a = ap.parse_args(argv)
-    exit_with_parent()
+    exit_with_parent(a.parent_pid)  # before the heavy imports below
     import llama_cpp
+    import uvicorn
+    from llama_cpp.server.app import create_app
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
 
     if a.n_gpu_layers and not llama_cpp.llama_supports_gpu_offload():
         sys.exit(f"llm.server.n_gpu_layers={a.n_gpu_layers}, but this llama-cpp-python has no GPU support: reinstall it "

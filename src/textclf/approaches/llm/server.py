@@ -3,7 +3,7 @@
 The child gets the environment without secrets; it is ready when /v1/models lists the
 alias given to it (not whatever answers on the port); a port taken between picking it and
 binding it is picked again; its log lives in LOG_DIR, and logs left by killed runs are
-removed at the next start."""
+removed at the next start; it is given this process's pid and exits when that is gone."""
 
 from __future__ import annotations
 
@@ -111,7 +111,8 @@ class LocalServer:
         self._log = (LOG_DIR / f"{os.getpid()}-{self.port}.log").open("w+")
         cmd = [sys.executable, "-m", "textclf.approaches.llm.serve", "--model", str(self.model_path),
                "--host", self.host, "--port", str(self.port), "--n_threads", str(self.n_threads),
-               "--n_ctx", str(self.n_ctx), "--model_alias", self.expect, "--n_gpu_layers", str(self.n_gpu_layers)]
+               "--n_ctx", str(self.n_ctx), "--model_alias", self.expect, "--n_gpu_layers", str(self.n_gpu_layers),
+               "--parent_pid", str(os.getpid())]  # the child stops when this pid is gone, even during its imports
         if self.library_logprobs:
             cmd += ["--library_logprobs"]
         # llama.cpp's OpenMP threads spin while waiting for each other. Spinning without
