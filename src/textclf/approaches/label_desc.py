@@ -80,15 +80,16 @@ def macro_f1(gold: np.ndarray, pred: np.ndarray, n_labels: int) -> float:
 
 
 def references(unit_emb: np.ndarray, chosen: Sequence[int]) -> np.ndarray:
-    """(labels, dim): each label's mean over the chosen sets. unit_emb: (sets, labels, dim)."""
-    return unit_emb[list(chosen)].mean(axis=0)
+    """(labels, dim): each label's mean over the chosen sets. unit_emb: (sets, labels, dim).
+    Summed in set order whatever the order chosen, so a score recomputed later is the same bits."""
+    return unit_emb[sorted(chosen)].mean(axis=0)
 
 
 @dataclass
 class Selection:
     rule: str
     chosen: list[int]  # candidate set indices, in the order they were added
-    validation_macro_f1: float | None
+    validation_macro_f1: float
     alone: list[float] = field(default_factory=list)  # each set's validation macro-F1 on its own
     steps: list[dict] = field(default_factory=list)  # {"added": i, "validation_macro_f1": f}
 
@@ -135,7 +136,7 @@ def select(label_names: Sequence[str], per_label: list[list[str]], emb: np.ndarr
     # flattened label-major -> (sets, labels, dim)
     by_set = emb.reshape(len(label_names), n_sets, -1).transpose(1, 0, 2)
     sel = forward_select(by_set, val_emb, val_labels)
-    chosen = sorted(sel.chosen)  # config order in the files: the set, not the path to it
+    chosen = sorted(sel.chosen)  # config order in descriptions.json; the steps keep the order added
     record = {**asdict(sel), "metric": "validation macro-F1", "candidates": [
         {"set": i, "descriptions": {n: per_label[j][i] for j, n in enumerate(label_names)},
          "validation_macro_f1_alone": sel.alone[i]} for i in range(n_sets)]}
