@@ -17,7 +17,7 @@ def test_best_profile_composes_with_the_expected_approaches(tmp_path):
     assert set(best["approaches"]) == set(default["approaches"]) == {"embed_lr", "centroid", "label_desc", "task_specific", "llm"}
     assert best["task_specific"]["mode"] == "finetune"
     assert best["task_specific"]["base"] == default["embedder"]  # the packaged mpnet, resolved offline like the embedder
-    assert best["task_specific"]["finetune"]["batch_size"] == 16
+    assert best["task_specific"]["finetune"]["batch_size"] == 16 and best["task_specific"]["finetune"]["epochs"] == 2
     assert best["approaches"]["llm"]["splits"] == ["validation", "test"]
     assert check_bases("stack", best["ensembles"]["stack"], best["approaches"]) == list(best["approaches"])
     # everything else is the default run's
