@@ -5,6 +5,7 @@ import yaml
 from conftest import REPO
 from textclf.ensemble import check_bases
 from textclf.params import check, compose
+from textclf.schema import validate
 
 
 def _compose(tmp_path, *overrides):
@@ -13,6 +14,7 @@ def _compose(tmp_path, *overrides):
 
 def test_best_profile_composes_with_the_expected_approaches(tmp_path):
     default, best = _compose(tmp_path), _compose(tmp_path, "profile=best")
+    validate(best, "profile=best")  # what `python -m textclf.params profile=best` checks
     check(best)
     assert set(best["approaches"]) == set(default["approaches"]) == {"embed_lr", "centroid", "label_desc", "task_specific", "llm"}
     assert best["task_specific"]["mode"] == "finetune"
