@@ -137,3 +137,14 @@ def test_rotten_tomatoes_candidates_pair_up_and_start_with_the_seed_wording():
     per_label = label_desc.descriptions_for(LABELS, d)
     assert label_desc.candidate_sets(LABELS, per_label) == len(d["negative"]) > 1
     assert (d["negative"][0], d["positive"][0]) == ("A negative review", "A positive review")
+
+
+def test_descriptions_from_the_template_leave_nothing_to_choose(repo):
+    VECTORS.update({"negative": [1.0, 0.0], "positive": [0.0, 1.0]})
+    ctx = _ctx(repo)
+    ctx.params["data"]["label_descriptions"] = None
+    out = _fit(ctx, repo / "m")
+    assert json.loads(out["descriptions.json"]) == {"negative": ["negative"], "positive": ["positive"]}
+    sel = json.loads(out["selection.json"])
+    assert sel["rule"] == "none: one candidate set" and sel["chosen"] == [0] and sel["steps"] == []
+    assert label_desc.labelled(ctx.params, "ld").splits == ()
