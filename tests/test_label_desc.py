@@ -139,8 +139,9 @@ def test_rotten_tomatoes_candidates_pair_up_and_start_with_the_seed_wording():
     assert (d["negative"][0], d["positive"][0]) == ("A negative review", "A positive review")
 
 
-def test_descriptions_from_the_template_leave_nothing_to_choose(repo):
-    VECTORS.update({"negative": [1.0, 0.0], "positive": [0.0, 1.0]})
+def test_descriptions_from_the_template_leave_nothing_to_choose(repo, monkeypatch):
+    monkeypatch.setitem(VECTORS, "negative", [1.0, 0.0])
+    monkeypatch.setitem(VECTORS, "positive", [0.0, 1.0])
     ctx = _ctx(repo)
     ctx.params["data"]["label_descriptions"] = None
     out = _fit(ctx, repo / "m")
