@@ -199,3 +199,24 @@ def test_choice_uses_validation_only_permuting_test_labels_changes_nothing(tmp_p
 def test_unknown_scoring_says_what_is_supported():
     with pytest.raises(ens.EnsembleError, match=r"scoring 'roc_auc' is not supported.*neg_log_loss"):
         ens.build({**SPEC, "scoring": "roc_auc"}, 0, 3, 2)
+
+
+def test_every_stack_choice_reads_validation_only_test_rows_replaced_change_nothing(tmp_path):
+    """Test labels permuted and the bases' test predictions and scores replaced by noise (other
+    texts): the pick, every candidate's validation score, the C and the meta-model are the same."""
+    gold = _make_bases(tmp_path)
+    bases = ["prob", "sim", "bare"]
+    first = ens.fit_and_choose(tmp_path, "s", SPEC, bases, 3, gold, 42)
+    assert first.chosen == "stack"  # the meta-model is what is used, so its fit is what matters
+    rng = np.random.default_rng(7)
+    noise_y = rng.permutation(gold["test"])
+    for b in bases:
+        saved = ens.read_saved(tmp_path, [b], "test")[b]
+        scores = None if saved.scores is None else rng.random(saved.scores.shape)
+        _write(tmp_path, b, "test", noise_y, rng.integers(0, 3, len(noise_y)), scores)
+    again = ens.fit_and_choose(tmp_path, "s", SPEC, bases, 3, {**gold, "test": noise_y}, 42)
+    assert (again.chosen, again.validation_f1, again.folds) == (first.chosen, first.validation_f1, first.folds)
+    assert ens.chosen_c(again.model) == ens.chosen_c(first.model)
+    est_a, est_b = again.model.best_estimator_, first.model.best_estimator_
+    assert np.array_equal(est_a[-1].coef_, est_b[-1].coef_)
+    assert np.array_equal(again.pred["validation"][1], first.pred["validation"][1])

@@ -13,6 +13,9 @@ import numpy as np
 from scipy.stats import binomtest
 
 CONFIDENCE = 0.95
+# "Significant" in the summary: below this p on both the paired bootstrap and McNemar
+# (the level that matches the 95% intervals).
+ALPHA = 0.05
 
 
 def bootstrap_weights(n_rows: int, n_resamples: int, seed: int) -> np.ndarray:

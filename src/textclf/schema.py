@@ -330,6 +330,8 @@ class Approach:
     params: Optional[str] = None
     code: List[str] = field(default_factory=list)
     splits: Optional[List[str]] = None
+    # label_desc: how its descriptions are used, forward | all (checked by label_desc.select)
+    select: Optional[str] = None
 
 
 class Scoring(Enum):

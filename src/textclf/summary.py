@@ -161,13 +161,45 @@ def collect(root: Path, params: Mapping[str, Any], split_rows: Mapping[str, int]
         rows[name]["vs_best"] = {
             "best_minus_this_macro_f1": _r(p.delta), "ci_low": _r(p.delta_ci[0]), "ci_high": _r(p.delta_ci[1]),
             "p_bootstrap": _r(p.p_bootstrap), "p_mcnemar": _r(p.p_mcnemar),
+            "significant": significant(p.p_bootstrap, p.p_mcnemar),
             "best_only_correct": p.a_only_correct, "this_only_correct": p.b_only_correct}
     out = {"approaches": dict(sorted(rows.items())), "best": best,
-           "bootstrap": {"resamples": resamples, "seed": seed, "confidence": compare.CONFIDENCE}}
+           "bootstrap": {"resamples": resamples, "seed": seed, "confidence": compare.CONFIDENCE},
+           "significance": {"alpha": compare.ALPHA, "rule": "both the paired bootstrap and McNemar below alpha"}}
     table = rare_classes(gold, {n: t.pred for n, t in tests.items()}, *rare) if rare else None
     if table:  # absent for binary tasks: their summary.json stays as it was
         out["rare_classes"] = table
     return out
+
+
+def significant(p_bootstrap: float, p_mcnemar: float, alpha: float = compare.ALPHA) -> bool:
+    """The best beats another at `alpha` only when both paired tests say so: the bootstrap of
+    the macro-F1 difference and McNemar's test on per-row correctness can disagree near the line."""
+    return bool(p_bootstrap < alpha and p_mcnemar < alpha)
+
+
+def verdict(best: str, name: str, v: Mapping[str, Any], alpha: float = compare.ALPHA) -> str:
+    """One plain sentence: does the best approach beat `name` at `alpha`? v: its `vs_best`."""
+    level = f"{alpha:.0%}"
+    d = f"ΔF1 {v['best_minus_this_macro_f1']:+.4f} [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]"
+    pb, pm = v["p_bootstrap"], v["p_mcnemar"]
+    if v["best_minus_this_macro_f1"] <= 0:
+        return f"{best} ties {name} on test macro-F1 ({d}): neither is better."
+    if significant(pb, pm, alpha):
+        return f"{best} beats {name} significantly at {level} ({d}; paired bootstrap {_p_is(pb)}, McNemar {_p_is(pm)})."
+    if pb < alpha or pm < alpha:
+        yes, no = (("paired bootstrap", pb), ("McNemar", pm)) if pb < alpha else (("McNemar", pm), ("paired bootstrap", pb))
+        return (f"{best} is not significantly better than {name} at {level}: {yes[0]} says it is ({_p_is(yes[1])}), "
+                f"{no[0]} does not ({_p_is(no[1])}) ({d}).")
+    return (f"{best} is not significantly better than {name} at {level} ({d}; paired bootstrap {_p_is(pb)}, "
+            f"McNemar {_p_is(pm)}).")
+
+
+def verdicts(summary: Mapping[str, Any]) -> list[str]:
+    """The best approach against every other, in the table's order (highest macro-F1 first)."""
+    rows, best = summary["approaches"], summary.get("best")
+    order = sorted(rows.items(), key=lambda kv: (-kv[1]["macro_f1"], kv[0]))
+    return [verdict(best, name, r["vs_best"]) for name, r in order if name != best and "vs_best" in r]
 
 
 # ---------------------------------------------------------------- timings (Markdown only)
@@ -218,6 +250,10 @@ def _p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def _p_is(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
 def markdown(summary: Mapping[str, Any], root: Path, params: Mapping[str, Any]) -> str:
     specs = entries(params)
     rows = summary["approaches"]
@@ -251,6 +287,12 @@ def markdown(summary: Mapping[str, Any], root: Path, params: Mapping[str, Any]) 
     lines += ["", "Timings (train s, s / 1k texts) are from metrics/timings/ of this run and include the shared "
               "embedding stage for approaches on data/embeddings; an ensemble's include its bases'. "
               "ΔF1 is this approach minus the best."]
+    said = verdicts(summary)
+    if said:
+        lines += ["", f"Is **{summary['best']}** significantly better than the others? Significant at "
+                  f"{compare.ALPHA:.0%} means both paired tests agree (paired bootstrap of the macro-F1 difference, "
+                  "exact McNemar on per-row correctness); ΔF1 is the best minus the other, with its 95% interval.", ""]
+        lines += [f"- {line}" for line in said]
     rare = summary.get("rare_classes")
     if rare:
         names = [n for n, _ in sorted(rows.items(), key=lambda kv: (-kv[1]["macro_f1"], kv[0]))]

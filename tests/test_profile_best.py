@@ -1,0 +1,28 @@
+"""profile=best composes: mpnet fine-tune, the LLM on validation too, the stack over all five."""
+
+import yaml
+
+from conftest import REPO
+from textclf.ensemble import check_bases
+from textclf.params import check, compose
+from textclf.schema import validate
+
+
+def _compose(tmp_path, *overrides):
+    return yaml.safe_load(compose(REPO, list(overrides), tmp_path / "params.yaml").read_text())
+
+
+def test_best_profile_composes_with_the_expected_approaches(tmp_path):
+    default, best = _compose(tmp_path), _compose(tmp_path, "profile=best")
+    validate(best, "profile=best")  # what `python -m textclf.params profile=best` checks
+    check(best)
+    assert set(best["approaches"]) == set(default["approaches"]) == {"embed_lr", "centroid", "label_desc", "task_specific", "llm"}
+    assert best["task_specific"]["mode"] == "finetune"
+    assert best["task_specific"]["base"] == default["embedder"]  # the packaged mpnet, resolved offline like the embedder
+    assert best["task_specific"]["finetune"]["batch_size"] == 16 and best["task_specific"]["finetune"]["epochs"] == 2
+    assert best["approaches"]["llm"]["splits"] == ["validation", "test"]
+    assert check_bases("stack", best["ensembles"]["stack"], best["approaches"]) == list(best["approaches"])
+    # everything else is the default run's
+    for key in ("data", "embedder", "classifier", "llm", "compare", "seed"):
+        assert best[key] == default[key], key
+    assert {k: v for k, v in best["approaches"].items() if k != "llm"} == {k: v for k, v in default["approaches"].items() if k != "llm"}
