@@ -175,6 +175,7 @@ def _embed_worker(model_dir: Path, spec: Mapping[str, Any], device: str):
 
 
 _EMBEDDERS: dict[str, Embedder] = {}
+_LAST: dict[str, Any] = {}  # the last texts embedded and their vectors
 
 
 def embed_texts(ctx, texts: Sequence[str], progress: bool = True) -> np.ndarray:
@@ -184,7 +185,14 @@ def embed_texts(ctx, texts: Sequence[str], progress: bool = True) -> np.ndarray:
     key = json.dumps([ctx.params["embedder"], ctx.device], sort_keys=True, default=str)
     if key not in _EMBEDDERS:
         _EMBEDDERS[key] = Embedder.from_spec(ctx.params["embedder"], ctx.device)
-    return _EMBEDDERS[key].encode(list(texts), progress=progress)
+    texts = list(texts)
+    # An ensemble's embedding bases (embed_lr, centroid, label_desc) ask for the same texts in
+    # turn: embed them once.
+    if _LAST.get("key") == (key, texts):
+        return _LAST["vectors"].copy()
+    vectors = _EMBEDDERS[key].encode(texts, progress=progress)
+    _LAST.update(key=(key, texts), vectors=vectors)
+    return vectors.copy()
 
 
 def quantize_int8(src: Path, dest: Path) -> None:
