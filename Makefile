@@ -27,7 +27,7 @@ $(RAY_STAMP): $(STAMP)
 
 setup: $(STAMP)
 	@# Queued experiments (.dvc/tmp/exps/<tmp>/) see ../shared through a link in DVC's tmp dir.
-	@$(BIN)/python -c "from pathlib import Path; from textclf.context import link_from_params; link_from_params(Path.cwd())"
+	@$(BIN)/python -c "from pathlib import Path; from textclf.core.context import link_from_params; link_from_params(Path.cwd())"
 
 ## The full default pipeline (all-mpnet-base-v2, full splits), offline.
 repro: setup

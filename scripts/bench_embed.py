@@ -47,8 +47,8 @@ def child(args) -> None:
     import yaml
 
     sys.path.insert(0, str(ROOT / "src"))
-    from textclf.embed import Embedder
-    from textclf.resolve import resolve
+    from textclf.runtime.embed import Embedder
+    from textclf.runtime.resolve import resolve
 
     spec = yaml.safe_load((ROOT / "conf/embedder" / f"{args.embedder}.yaml").read_text())
     path, _ = resolve(spec)

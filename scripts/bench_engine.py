@@ -42,8 +42,8 @@ def main(argv=None) -> None:
     import ray
     import yaml
 
-    from textclf.embed import Embedder
-    from textclf.engine import map_batches, ray_runtime
+    from textclf.runtime.embed import Embedder
+    from textclf.runtime.engine import map_batches, ray_runtime
 
     data = ROOT.parent / "shared/data/rotten_tomatoes"
     texts = [json.loads(r)["text"] for s in ("test", "train") for r in

@@ -66,7 +66,7 @@ def sync() -> None:
 
 
 def bench_embed(name: str, model_dir: Path, texts: list[str], device: str, batch_size: int, weights: str) -> np.ndarray:
-    from textclf.embed import Embedder
+    from textclf.runtime.embed import Embedder
 
     spec = {"name": name, "backend": "torch", "batch_size": batch_size, "max_seq_length": 256, "normalize": True}
     emb = Embedder(model_dir, spec, device)
@@ -85,7 +85,7 @@ def bench_finetune(name: str, base: Path, data: dict, device: str, precision: st
                    work: Path, extra: dict | None = None) -> None:
     from sklearn.metrics import f1_score
 
-    from textclf.approaches.task_specific import run_pipeline
+    from textclf.approaches.task_specific.approach import run_pipeline
     from textclf.approaches.task_specific.finetune import finetune
 
     out = work / f"ft-{name}-{device}-{precision}"

@@ -27,12 +27,13 @@ from pathlib import Path
 
 import yaml
 
-from textclf import data
-from textclf.approaches.llm import build_conf, cache_for, client, collect, requests_for, send_all
+from textclf.data import prepare as data
+from textclf.approaches.llm.approach import build_conf, cache_for, collect, requests_for, send_all
+from textclf.approaches.llm import client
 from textclf.approaches.llm.server import LocalServer
-from textclf.metrics import classification_metrics
+from textclf.evaluation.metrics import classification_metrics
 from textclf.params import compose
-from textclf.resolve import resolve
+from textclf.runtime.resolve import resolve
 
 
 def save(out: dict, path: str) -> None:

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import yaml
 
-from textclf.approaches.llm import build_conf, client, collect, fit_texts, requests_for, send_all
+from textclf.approaches.llm.approach import build_conf, collect, fit_texts, requests_for, send_all
+from textclf.approaches.llm import client
 from textclf.approaches.llm.server import LocalServer
-from textclf.resolve import resolve
+from textclf.runtime.resolve import resolve
 
 PROMPTS = {"label_system": "You classify requests to a voice assistant by intent. Answer with exactly one intent, "
                            "one of: {labels}.", "user": "Request: {text}"}

@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import textclf
-from textclf.approaches import module_for
-from textclf.context import Context, load_params
-from textclf.embed import embed_texts
+from textclf.approaches.base import module_for
+from textclf.core.context import Context, load_params
+from textclf.runtime.embed import embed_texts
 
 
 def main() -> None:
@@ -53,7 +53,7 @@ def main() -> None:
         src, out = Path(tmp) / "texts.jsonl", Path(tmp) / "out.jsonl"
         src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "textclf.cli", "predict", "--repo", str(root), "-a", args.approach,
+        subprocess.run([sys.executable, "-m", "textclf.serving.cli", "predict", "--repo", str(root), "-a", args.approach,
                         "--input", str(src), "--output", str(out), "--no-progress"], check=True,
                        env={**os.environ, "PYTHONPATH": str(Path(textclf.__file__).parents[1])})
         cli = time.perf_counter() - start

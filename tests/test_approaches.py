@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from textclf.approaches import module_for
-from textclf.approaches.centroid import class_means
-from textclf.approaches.embed_lr import build
-from textclf.approaches.label_desc import descriptions_for
-from textclf.approaches import cosine_predict
+from textclf.approaches.base import module_for
+from textclf.approaches.centroid.approach import class_means
+from textclf.approaches.embed_lr.approach import build
+from textclf.approaches.label_desc.approach import descriptions_for
+from textclf.approaches.base import cosine_predict
 
 
 def test_cosine_to_class_means():
@@ -76,8 +76,8 @@ def test_a_damaged_saved_model_names_the_file_and_the_stage(tmp_path):
 
     import joblib
 
-    from textclf.approaches import embed_lr
-    from textclf.inference import Classifier
+    from textclf.approaches.embed_lr import approach as embed_lr
+    from textclf.serving.inference import Classifier
 
     model_dir = tmp_path / "models" / "embed_lr"
     model_dir.mkdir(parents=True)

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from conftest import REPO, write_jsonl
-from textclf.data import DataError
-from textclf.schema import ParamsError
+from textclf.data.prepare import DataError
+from textclf.core.settings import ParamsError
 
 CASES = {}
 
@@ -320,7 +320,7 @@ def test_readme_table_lists_every_case():
 def test_every_conf_option_composes_valid_params(tmp_path):
     """Each option of each config group composes into params that pass the schema."""
     from textclf.params import compose
-    from textclf.schema import validate
+    from textclf.core.settings import validate
 
     for group in ("data", "embedder", "llm", "task_specific", "profile", "device"):
         for f in sorted((REPO / "conf" / group).glob("*.yaml")):
@@ -332,7 +332,7 @@ def test_every_conf_option_composes_valid_params(tmp_path):
 
 
 def test_corrupt_embeddings_name_the_file_and_the_stage_to_rerun(tmp_path):
-    from textclf.context import EMBEDDINGS, Context
+    from textclf.core.context import EMBEDDINGS, Context
 
     (tmp_path / EMBEDDINGS).mkdir(parents=True)
     (tmp_path / EMBEDDINGS / "test.npy").write_bytes(b"\x93NUMPY garbage")

@@ -10,7 +10,8 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import f1_score, roc_auc_score
 
-from textclf import compare, plots, summary
+from textclf.evaluation import compare
+from textclf.report import plots, summary
 
 
 def test_weighted_macro_f1_matches_sklearn_with_unparseable_and_missing_classes():
@@ -199,7 +200,7 @@ def test_rarest_classes_table_with_many_classes_and_none_for_two(tmp_path):
 
 
 def test_dropped_approach_files_are_not_summarised_and_are_listed_as_stale(tmp_path):
-    from textclf import stale
+    from textclf.report import stale
 
     rng = np.random.default_rng(2)
     y = rng.integers(0, 2, 100)
@@ -230,7 +231,7 @@ def test_dropped_approach_files_are_not_summarised_and_are_listed_as_stale(tmp_p
 
 
 def test_stale_keeps_the_non_approach_stages_metrics_named_in_dvc_yaml():
-    from textclf import stale
+    from textclf.report import stale
 
     fixed = stale.fixed_outputs((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())
     assert {"metrics/data.json", "metrics/summary.json", "metrics/curves.json", "metrics/timings/embed.json"} <= fixed
@@ -238,7 +239,7 @@ def test_stale_keeps_the_non_approach_stages_metrics_named_in_dvc_yaml():
 
 
 def test_a_model_card_per_approach_with_interval_labelled_rows_and_settings(tmp_path):
-    from textclf.summary import model_cards
+    from textclf.report.summary import model_cards
 
     row = {"kind": "embed_lr", "rows": 200, "accuracy": 0.8, "macro_f1": 0.79, "macro_f1_ci_low": 0.73,
            "macro_f1_ci_high": 0.85, "unparseable_rate": 0.0, "labelled_rows": 400, "labelled_splits": "train"}

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import git_env, ran_stages
-from textclf import plots
+from textclf.report import plots
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from conftest import RT, write_jsonl
-from textclf.data import DataError, Split, prepare, stratified_take
-from textclf.prepared import read_split, write_prepared
+from textclf.data.prepare import DataError, Split, prepare, stratified_take
+from textclf.data.prepared import read_split, write_prepared
 
 
 def cfg_for(data_cfg, folder, **kw):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from textclf.device import resolve_device
-from textclf.embed import Embedder
-from textclf.resolve import resolve
+from textclf.core.device import resolve_device
+from textclf.runtime.embed import Embedder
+from textclf.runtime.resolve import resolve
 from test_resolve import MINILM
 
 TEXTS = ["a gorgeous, moving film", "tedious and far too long", "the cast is fine", "i hated every minute"]

@@ -20,8 +20,8 @@ except ImportError:
     pytest.fail("engine=ray's tests need the [ray] extra: `make test`, or pip install -e '.[ray]'", pytrace=False)
 
 from conftest import run, stale_stages  # noqa: E402
-from textclf.embed import Embedder  # noqa: E402
-from textclf.engine import check_engine, map_batches, ray_runtime  # noqa: E402
+from textclf.runtime.embed import Embedder  # noqa: E402
+from textclf.runtime.engine import check_engine, map_batches, ray_runtime  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RAY = {"name": "ray", "actors": 2, "cpus_per_actor": 1, "num_cpus": 2}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from textclf import ensemble as ens
+from textclf.evaluation import ensemble as ens
 
 SPEC = {"Cs": [0.01, 0.1, 1.0, 10.0], "folds": 5, "max_iter": 1000, "scoring": "neg_log_loss",
         "candidates": ["best_base", "average", "stack"]}

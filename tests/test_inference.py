@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from conftest import REPO, write_jsonl
-from textclf import cli
-from textclf.inference import NotRun, OutputsMissing, StaleRun, leaf_diff, load
+from textclf.serving import cli
+from textclf.serving.inference import NotRun, OutputsMissing, StaleRun, leaf_diff, load
 
 PARAMS = {"seed": 42, "data": {"text_column": "text", "on_empty_text": "error"},
           "classifier": {"C": 1.0, "max_iter": 1000},

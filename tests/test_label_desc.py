@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from conftest import REPO, write_jsonl
-from textclf.approaches import label_desc
-from textclf.context import Context
+from textclf.approaches.label_desc import approach as label_desc
+from textclf.core.context import Context
 
 LABELS = ["negative", "positive"]
 # Set 0 points the wrong way on validation, set 1 the right way (vectors from FakeEmbedder).

@@ -197,7 +197,7 @@ def test_stage_counts_unparseable_and_reruns_from_cache(tmp_path):
 
 
 def test_sigkill_midway_resumes_without_repeating_finished_requests(tmp_path):
-    from textclf.approaches.llm import requests_for
+    from textclf.approaches.llm.approach import requests_for
 
     texts = [f"review {i} {'good' if i % 2 else 'bad'}" for i in range(40)]
     cache = tmp_path / "cache"
@@ -310,7 +310,7 @@ def test_response_format_enumerates_the_labels():
 
 
 def test_logprob_falls_back_to_constrained_label_mode_only_when_allowed():
-    from textclf.approaches.llm import choose_mode
+    from textclf.approaches.llm.approach import choose_mode
 
     assert choose_mode("logprob", True, []) == ("logprob", None)
     assert choose_mode("label", True, [("a", "b")]) == ("label", None)
@@ -322,7 +322,7 @@ def test_logprob_falls_back_to_constrained_label_mode_only_when_allowed():
 
 def test_build_conf_records_fallback_constraint_and_budget(monkeypatch, caplog):
     """build_conf with a stub model (no GGUF): the fallback, the grammar and the budget are in config.json."""
-    import textclf.approaches.llm as llm
+    import textclf.approaches.llm.approach as llm
     from textclf.approaches.llm import budget
 
     monkeypatch.setattr(llm, "model_identity", lambda cfg: ({"provider": "local", "name": "m", "sha256": "s"}, "p"))
@@ -555,7 +555,7 @@ def test_local_model_at_a_base_url_is_cached_apart(tmp_path, monkeypatch):
     former one (the default run's keys unchanged)."""
     from contextlib import nullcontext
 
-    from textclf.approaches.llm import model_identity
+    from textclf.approaches.llm.approach import model_identity
     from textclf.approaches.llm import server as server_mod
 
     texts = ["a good film", "a bad film", "good good", "so bad"]
@@ -639,7 +639,7 @@ def test_a_garbage_cache_file_stops_the_stage_naming_it(tmp_path):
 @pytest.mark.parametrize("url", ["https://api.groq.com", "https://example.com:8443/x", "http://127.0.0.1:8000",
                                  "http://127.9.9.9", "http://[::1]:8080", "http://localhost:1", "HTTP://LOCALHOST:2"])
 def test_base_url_accepted(url):
-    from textclf.approaches.llm import check_base_url
+    from textclf.approaches.llm.approach import check_base_url
 
     check_base_url(url)
 
@@ -648,14 +648,14 @@ def test_base_url_accepted(url):
                                  "http://localhost.evil.example", "http://127.0.0.1.nip.io", "ftp://127.0.0.1",
                                  "127.0.0.1:8000", "https://", "file:///etc/passwd"])
 def test_base_url_refused(url):
-    from textclf.approaches.llm import check_base_url
+    from textclf.approaches.llm.approach import check_base_url
 
     with pytest.raises(ValueError, match="https://"):
         check_base_url(url)
 
 
 def test_hostile_base_url_and_key_variable_are_refused_at_fit(tmp_path, monkeypatch):
-    from textclf.approaches.llm import api_key
+    from textclf.approaches.llm.approach import api_key
 
     with pytest.raises(ValueError, match="llm.base_url='http://example.com'"):
         make_project(tmp_path / "a", ["x"], [*FAST, "llm.base_url=http://example.com"])
@@ -676,7 +676,7 @@ def test_the_groq_key_is_only_sent_to_groqs_host(tmp_path, monkeypatch):
     so GROQ_BASE_URL in the environment cannot redirect the key."""
     import groq
 
-    from textclf.approaches.llm import GROQ_URL, api_key, endpoint
+    from textclf.approaches.llm.approach import GROQ_URL, api_key, endpoint
     from textclf.params import compose
 
     monkeypatch.setenv("GROQ_API_KEY", "gsk-groq-only")

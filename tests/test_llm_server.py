@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from textclf.approaches.llm import (build_conf, check_logprob_labels, client, collect, fit_texts, requests_for,
-                                   send_all)
+from textclf.approaches.llm.approach import build_conf, check_logprob_labels, collect, fit_texts, requests_for, send_all
+from textclf.approaches.llm import client
 from textclf.approaches.llm import budget
 from textclf.approaches.llm.cache import ResponseCache
 from textclf.approaches.llm.server import LocalServer
-from textclf.resolve import resolve
+from textclf.runtime.resolve import resolve
 
 from llm_helpers import REPO, env, in_process, make_project, read_jsonl
 

@@ -1,6 +1,7 @@
 import json
 
-from textclf.metrics import classification_metrics, dump_json
+from textclf.core.io import dump_json
+from textclf.evaluation.metrics import classification_metrics
 
 
 def test_metrics_known_values(tmp_path):
@@ -30,7 +31,7 @@ def test_outputs_are_replaced_whole_never_truncated(tmp_path, monkeypatch):
 
     import pytest
 
-    from textclf.metrics import dump_json
+    from textclf.core.io import dump_json
 
     out = tmp_path / "metrics" / "m.json"
     dump_json({"f1": 0.5}, out)

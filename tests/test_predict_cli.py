@@ -43,7 +43,7 @@ def test_cli_reproduces_the_pipeline_predictions_for_every_approach(repo):
     write_jsonl(repo / "new/reviews.jsonl", [{"review": t} for t in first_texts(repo)])
     for name in names(repo):
         out = repo / "new" / f"{name}.jsonl"
-        log = run(f"python -m textclf.cli predict --approach {name} --input new/reviews.jsonl --text-column review "
+        log = run(f"python -m textclf.serving.cli predict --approach {name} --input new/reviews.jsonl --text-column review "
                   f"--output {out}", repo)
         assert f"{N} of {N} rows classified with {name}" in log, log
         rows = [json.loads(line) for line in out.read_text().splitlines()]

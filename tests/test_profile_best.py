@@ -3,9 +3,9 @@
 import yaml
 
 from conftest import REPO
-from textclf.ensemble import check_bases
+from textclf.evaluation.ensemble import check_bases
 from textclf.params import check, compose
-from textclf.schema import validate
+from textclf.core.settings import validate
 
 
 def _compose(tmp_path, *overrides):

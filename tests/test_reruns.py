@@ -65,8 +65,8 @@ def test_an_edit_to_an_approach_dirties_only_that_approach(repo):
         assert stale_stages(repo) == set(), name
 
 
-@pytest.mark.parametrize("rel", ["src/textclf/metrics.py", "src/textclf/approaches/__init__.py",
-                                 "src/textclf/stages/predict.py", "src/textclf/summary.py"])
+@pytest.mark.parametrize("rel", ["src/textclf/evaluation/metrics.py", "src/textclf/approaches/base.py",
+                                 "src/textclf/stages/predict.py", "src/textclf/report/summary.py"])
 def test_an_edit_to_shared_code_dirties_what_uses_it(repo, rel):
     expected = stages_depending_on(repo, rel)
     assert expected, rel
@@ -95,7 +95,7 @@ def test_an_edited_row_of_the_local_mirror_makes_data_stale(ci_run, tmp_path):
 
 
 def test_repro_after_an_approach_edit_reruns_no_other_approach(repo):
-    edited(repo, "src/textclf/approaches/centroid.py")
+    edited(repo, "src/textclf/approaches/centroid/approach.py")
     out = run("dvc repro", repo)
     ran = ran_stages(out)
     assert {"fit@centroid", "predict@centroid"} <= ran, out
@@ -126,9 +126,9 @@ def test_queued_experiments_run_from_a_default_clone_with_their_own_code(ci_run)
     change flips the centroid approach's similarities, which shows in its macro-F1."""
     repo = ci_run.clone("queue")
     # What `make setup` does in a fresh clone (and any stage or `python -m textclf.params`):
-    run("python -c 'from pathlib import Path; from textclf.context import link_from_params; link_from_params(Path.cwd())'", repo)
+    run("python -c 'from pathlib import Path; from textclf.core.context import link_from_params; link_from_params(Path.cwd())'", repo)
     assert (repo / ".dvc/tmp/exps/shared").resolve() == (ci_run.base / "shared").resolve()
-    path = repo / "src/textclf/approaches/centroid.py"
+    path = repo / "src/textclf/approaches/centroid/approach.py"
     src = path.read_text()
     assert 'np.load(model_dir / "centroids.npy"))' in src
     path.write_text(src.replace('np.load(model_dir / "centroids.npy"))', '-np.load(model_dir / "centroids.npy"))'))

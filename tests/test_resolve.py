@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from textclf.resolve import ChecksumMismatch, ModelNotFound, package_target, resolve, sha256_file, verify, write_identity
+from textclf.runtime.resolve import ChecksumMismatch, ModelNotFound, package_target, resolve, sha256_file, verify, write_identity
 
 MINILM = {
     "name": "all-MiniLM-L6-v2", "hub_id": "sentence-transformers/all-MiniLM-L6-v2", "source": "auto", "path": None,

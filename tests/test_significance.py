@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from textclf import summary
+from textclf.report import summary
 
 
 def _v(delta, pb, pm):

@@ -14,14 +14,14 @@ import pytest
 import yaml
 
 from imports import closure_files
-from textclf.approaches import KINDS, Approach, module_for
+from textclf.approaches.base import KINDS, Approach, module_for
 
 REPO = Path(__file__).resolve().parents[1]
 # Model resolution (resolve.py, hub.py), truncation counts (tokens.py) and the batch-inference
 # engine (engine.py) are shared by every fit@/predict@: most approaches load a model and
 # tokenize through them, and the ones that do not (embed_lr, centroid) rerun in seconds.
-SHARED_OVER_DECLARED = {"src/textclf/resolve.py", "src/textclf/hub.py", "src/textclf/tokens.py",
-                        "src/textclf/engine.py"}
+SHARED_OVER_DECLARED = {"src/textclf/runtime/resolve.py", "src/textclf/runtime/hub.py", "src/textclf/runtime/tokens.py",
+                        "src/textclf/runtime/engine.py"}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_every_stage_depends_on_exactly_the_code_it_runs(stages):
         own: set[str] = set()
         if name.startswith(("fit@", "predict@")):
             key = name.split("@", 1)[1]
-            modules.append(KINDS[params["approaches"][key]["kind"]])
+            modules.append(KINDS[params["approaches"][key]["kind"]] + ".approach")
             own = declared_code(params["approaches"][key]["code"])
         needed = closure_files(REPO, modules)
         declared = declared_code(deps)

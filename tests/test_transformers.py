@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import yaml
 
-from textclf.approaches import UNPARSEABLE
-from textclf.approaches.task_specific import LabelMappingError, label_matrix, map_scores, run_pipeline
-from textclf.approaches import text2text
-from textclf.data import Split
-from textclf.prepared import write_prepared
+from textclf.approaches.base import UNPARSEABLE
+from textclf.approaches.task_specific.approach import LabelMappingError, label_matrix, map_scores, run_pipeline
+from textclf.approaches.text2text import approach as text2text
+from textclf.data.prepare import Split
+from textclf.data.prepared import write_prepared
 from textclf.stages import fit as fit_stage
 from textclf.stages import predict as predict_stage
 
@@ -275,7 +275,7 @@ def test_long_texts_are_cut_and_counted(tiny_3label, tmp_path, monkeypatch):
     """A 1 MB text goes through the classifier (cut to max_length tokens) and is counted."""
     from transformers import AutoTokenizer
 
-    from textclf.tokens import count_truncated
+    from textclf.runtime.tokens import count_truncated
 
     tok = AutoTokenizer.from_pretrained(tiny_3label)
     huge = "the movie was great and " * 42_000  # about 1 MB
@@ -461,8 +461,8 @@ def test_t5_score_mode_through_the_stages(tiny_t5, tmp_path, monkeypatch):
 
 
 def test_t5_without_reachable_weights_fails_fast(tmp_path, monkeypatch):
-    from textclf import hub
-    from textclf.resolve import ModelNotFound
+    from textclf.runtime import hub
+    from textclf.runtime.resolve import ModelNotFound
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     hub.hub_reachable.cache_clear()

@@ -31,7 +31,7 @@ def compose_checked(root: Path, overrides: list[str]) -> Path:
     pass, so a bad override leaves the previous params.yaml as it was."""
     import yaml
 
-    from .schema import validate
+    from textclf.core.settings import validate
 
     out = root / "params.yaml"
     tmp = compose(root, overrides, out.with_name(".params.tmp.yaml"))  # the suffix picks DVC's dumper
@@ -49,8 +49,8 @@ def compose_checked(root: Path, overrides: list[str]) -> Path:
 def main() -> None:
     from hydra.errors import HydraException
 
-    from .context import link_from_params
-    from .schema import ParamsError
+    from textclf.core.context import link_from_params
+    from textclf.core.settings import ParamsError
 
     root = Path.cwd()
     try:

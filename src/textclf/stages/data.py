@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from ..context import PREPARED, Context, setup_logging
-from ..data import prepare
-from ..metrics import dump_json
-from ..prepared import write_prepared
+from textclf.core.context import PREPARED, Context, setup_logging
+from textclf.data.prepare import prepare
+from textclf.core.io import dump_json
+from textclf.data.prepared import write_prepared
 
-log = logging.getLogger("textclf.data")
+log = logging.getLogger("textclf.data.prepare")
 
 
 def main() -> None:

@@ -8,13 +8,13 @@ import time
 
 import numpy as np
 
-from ..context import EMBEDDINGS, Context, setup_logging
-from ..embed import Embedder
-from ..engine import check_engine
-from ..prepared import SPLITS
-from ..metrics import dump_json
+from textclf.core.context import EMBEDDINGS, Context, setup_logging
+from textclf.runtime.embed import Embedder
+from textclf.runtime.engine import check_engine
+from textclf.data.prepared import SPLITS
+from textclf.core.io import dump_json
 
-log = logging.getLogger("textclf.embed")
+log = logging.getLogger("textclf.runtime.embed")
 
 
 def main() -> None:

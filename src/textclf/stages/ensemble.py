@@ -13,12 +13,13 @@ import time
 import joblib
 from threadpoolctl import threadpool_limits
 
-from .. import ensemble as ens
-from ..context import Context, setup_logging
-from ..metrics import classification_metrics, dump_json
-from .. import predictions
+from textclf.evaluation import ensemble as ens
+from textclf.core.context import Context, setup_logging
+from textclf.core.io import dump_json
+from textclf.evaluation.metrics import classification_metrics
+from textclf.evaluation import predictions
 
-log = logging.getLogger("textclf.ensemble")
+log = logging.getLogger("textclf.evaluation.ensemble")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,9 +12,9 @@ from typing import Any, Iterator
 
 from dvclive import Live
 
-from ..approaches import module_for
-from ..context import Context, setup_logging
-from ..metrics import dump_json
+from textclf.approaches.base import module_for
+from textclf.core.context import Context, setup_logging
+from textclf.core.io import dump_json
 
 TRAIN_LOG = Path("metrics/train")
 # The per-epoch curves dvc.yaml's fit@ declares for every approach (in plots/metrics/).

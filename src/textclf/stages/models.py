@@ -3,8 +3,8 @@ check its sha256, and record its identity in models/embedder.json."""
 
 from __future__ import annotations
 
-from ..context import EMBEDDER_ID, Context, setup_logging
-from ..resolve import write_identity
+from textclf.core.context import EMBEDDER_ID, Context, setup_logging
+from textclf.runtime.resolve import write_identity
 
 
 def main() -> None:

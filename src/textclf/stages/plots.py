@@ -7,12 +7,13 @@ import json
 import logging
 import shutil
 
-from .. import plots, predictions
-from ..context import Context, setup_logging
-from ..metrics import dump_json
-from ..summary import entries
+from textclf.report import plots
+from textclf.evaluation import predictions
+from textclf.core.context import Context, setup_logging
+from textclf.core.io import dump_json
+from textclf.report.summary import entries
 
-log = logging.getLogger("textclf.plots")
+log = logging.getLogger("textclf.report.plots")
 
 
 def main() -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from .. import predictions
-from ..approaches import UNPARSEABLE, module_for
-from ..context import Context, setup_logging
-from ..metrics import classification_metrics, dump_json
+from textclf.evaluation import predictions
+from textclf.approaches.base import UNPARSEABLE, module_for
+from textclf.core.context import Context, setup_logging
+from textclf.core.io import dump_json
+from textclf.evaluation.metrics import classification_metrics
 
 # Splits an approach predicts unless its entry sets `splits`: validation scores feed
 # the ensemble, test is what every approach is compared on.

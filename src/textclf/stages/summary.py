@@ -8,13 +8,13 @@ import shutil
 
 import numpy as np
 
-from ..context import Context, setup_logging
-from ..prepared import SPLITS
-from ..metrics import dump_json, write_text_atomic
-from ..stale import fixed_outputs, stale_outputs
-from ..summary import collect, markdown, model_cards, rare_classes_k
+from textclf.core.context import Context, setup_logging
+from textclf.data.prepared import SPLITS
+from textclf.core.io import dump_json, write_text_atomic
+from textclf.report.stale import fixed_outputs, stale_outputs
+from textclf.report.summary import collect, markdown, model_cards, rare_classes_k
 
-log = logging.getLogger("textclf.summary")
+log = logging.getLogger("textclf.report.summary")
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     stale = stale_outputs(ctx.root, ctx.params, fixed_outputs((ctx.root / "dvc.yaml").read_text()))
     if stale:
         log.warning("not in this summary, from approaches/ensembles no longer configured: %s; "
-                    "`python -m textclf.stale --remove` deletes them", ", ".join(p.as_posix() for p in stale))
+                    "`python -m textclf.report.stale --remove` deletes them", ", ".join(p.as_posix() for p in stale))
     md = markdown(summary, ctx.root, ctx.params)
     write_text_atomic(ctx.root / "reports/summary.md", md)
     cards = ctx.root / "reports/cards"

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 import groq
 from tqdm.auto import tqdm
 
-from .cache import ResponseCache, request_key
+from textclf.approaches.llm.cache import ResponseCache, request_key
 
 log = logging.getLogger(__name__)
 

@@ -150,7 +150,7 @@ def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tu
         return tok(list(texts), truncation=True, max_length=int(c["max_length"]))
 
     train_enc, val_enc = encode(train[0]), encode(validation[0])
-    from ...tokens import count_truncated
+    from textclf.runtime.tokens import count_truncated
 
     truncated = {"train": count_truncated(tok, train[0], int(c["max_length"])),
                  "validation": count_truncated(tok, validation[0], int(c["max_length"]))}

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .resolve import cache_root, verify
+from textclf.runtime.resolve import cache_root, verify
 
 log = logging.getLogger(__name__)
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
@@ -47,7 +47,7 @@ class Embedder:
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], device: str = "cpu") -> "Embedder":
         """The embedder an `embedder` config names, resolved to local files (path, package or hub)."""
-        from .resolve import resolve
+        from textclf.runtime.resolve import resolve
 
         location, _ = resolve(spec)
         return cls(location, spec, device)
@@ -139,7 +139,7 @@ class Embedder:
         return tok, int(self.max_len or tok.model_max_length)
 
     def count_truncated(self, texts: Sequence[str]) -> int:
-        from .tokens import count_truncated
+        from textclf.runtime.tokens import count_truncated
 
         tok, limit = self.token_limit()
         return count_truncated(tok, texts, limit)
@@ -147,7 +147,7 @@ class Embedder:
     def encode(self, texts: Sequence[str], progress: bool = True, engine: Mapping[str, Any] | None = None) -> np.ndarray:
         """Vectors of `texts`, in their order. engine=ray runs the same batches on Ray Data
         actors (engine.py): the same vectors, bit for bit on the CPU (tests/test_engine.py)."""
-        from .engine import check_engine, map_batches
+        from textclf.runtime.engine import check_engine, map_batches
 
         if not texts:
             raise ValueError("nothing to embed")

@@ -9,8 +9,8 @@ import joblib
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from ..embed import embed_texts
-from . import Labelled, Prediction, argmax_prediction, load_saved
+from textclf.runtime.embed import embed_texts
+from textclf.approaches.base import Labelled, Prediction, argmax_prediction, load_saved
 
 
 CLASS_WEIGHTS = (None, "balanced")

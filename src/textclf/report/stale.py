@@ -7,8 +7,8 @@ timings (git-tracked, cache: false) stay in the workspace, and a `git add -A` co
 the current ones as if they were current; predictions/llm/ and models/llm/ stay on disk. This
 lists them, and removes them with --remove:
 
-    python -m textclf.stale            # list (exit 1 when there are some)
-    python -m textclf.stale --remove   # delete them; then commit the deletions
+    python -m textclf.report.stale            # list (exit 1 when there are some)
+    python -m textclf.report.stale --remove   # delete them; then commit the deletions
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .context import load_params
+from textclf.core.context import load_params
 
 # Folders with one entry per approach or ensemble (a folder each).
 PER_NAME_DIRS = ("metrics/train", "predictions", "ensembles", "models")
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if paths:
         print("outputs of approaches/ensembles not configured in params.yaml; "
-              "`python -m textclf.stale --remove` deletes them", file=sys.stderr)
+              "`python -m textclf.report.stale --remove` deletes them", file=sys.stderr)
     return 1 if paths else 0
 
 

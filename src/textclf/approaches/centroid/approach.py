@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..embed import embed_texts
-from . import Labelled, Prediction, cosine_predict, unit
+from textclf.runtime.embed import embed_texts
+from textclf.approaches.base import Labelled, Prediction, cosine_predict, unit
 
 
 def class_means(x: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""`textclf predict`: label new texts with any approach the pipeline ran (textclf.inference).
+"""`textclf predict`: label new texts with any approach the pipeline ran (textclf.serving.inference).
 
     textclf predict --approach stack "a witty, moving film" "a dull mess"
     textclf predict --approach embed_lr --input reviews.csv --text-column review --output preds.jsonl
@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .data import DataError, is_empty_text, read_file
-from .inference import InferenceError, find_root, load
-from .context import load_params
+from textclf.data.prepare import DataError, is_empty_text, read_file
+from textclf.serving.inference import InferenceError, find_root, load
+from textclf.core.context import load_params
 
 OUTPUT_FORMATS = (".jsonl", ".csv", ".parquet")
 PROGRESS_FROM = 100  # texts: a progress bar from this many on

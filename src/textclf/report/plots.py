@@ -23,8 +23,8 @@ import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 from sklearn.preprocessing import label_binarize
 
-from .approaches import UNPARSEABLE
-from .metrics import write_text_atomic
+from textclf.approaches.base import UNPARSEABLE
+from textclf.core.io import write_text_atomic
 
 DIGITS = 6
 FIELDS = {  # what each template reads; tests check the files against this

@@ -34,8 +34,8 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_pre
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import predictions
-from .metrics import DIGITS
+from textclf.evaluation import predictions
+from textclf.core.io import DIGITS
 
 TRAIN_SPLIT = "validation"  # what the meta-classifier learns from
 EVAL_SPLIT = "test"

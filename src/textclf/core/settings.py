@@ -17,10 +17,13 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, TypeVar
 
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+
+T = TypeVar("T")
 
 
 class ParamsError(ValueError):
@@ -65,17 +68,6 @@ class Backend(Enum):  # embed.BACKENDS
     torch = "torch"
     onnx = "onnx"
     onnx_int8 = "onnx-int8"
-
-
-class LlmMode(Enum):
-    label = "label"
-    score = "score"
-    logprob = "logprob"
-
-
-class Provider(Enum):
-    local = "local"
-    groq = "groq"
 
 
 # ---------------------------------------------------------------- groups
@@ -158,18 +150,6 @@ class Data:
     on_cross_split_duplicate: DupPolicy = DupPolicy.drop
 
 
-class ClassWeight(Enum):
-    balanced = "balanced"
-
-
-@dataclass
-class Classifier:
-    C: float = 1.0
-    max_iter: int = 1000
-    class_weight: Optional[ClassWeight] = None
-    seed: int = 0
-
-
 @dataclass
 class Device:
     name: str = "cpu"
@@ -189,138 +169,6 @@ class Engine:
     actors: int = 2
     cpus_per_actor: float = 1
     gpus_per_actor: float = 1
-
-
-class Precision(Enum):  # task_specific/finetune.PRECISIONS
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-
-
-@dataclass
-class Labels:
-    map: Optional[Dict[str, str]] = None
-    ignore: List[str] = field(default_factory=list)
-
-
-@dataclass
-class Finetune:
-    epochs: int = 3
-    patience: int = 1
-    lr: float = 5e-5
-    head_lr: float = 1e-2
-    batch_size: int = 32
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    eval_batch_size: int = 128
-    seed: int = 0
-    precision: Precision = Precision.fp32
-
-
-class TaskSpecificMode(Enum):
-    finetune = "finetune"
-    pretrained = "pretrained"
-
-
-@dataclass
-class TaskSpecific:
-    mode: TaskSpecificMode = TaskSpecificMode.finetune
-    base: Optional[Embedder] = None
-    model: Optional[ModelSpec] = None
-    labels: Labels = field(default_factory=Labels)
-    max_length: int = 128
-    batch_size: int = 64
-    finetune: Optional[Finetune] = None
-
-
-class Text2TextMode(Enum):
-    generate = "generate"
-    score = "score"
-
-
-@dataclass
-class Text2Text:
-    model: Optional[ModelSpec] = None
-    mode: Text2TextMode = Text2TextMode.generate
-    prompt: str = ""
-    label_words: Optional[Dict[str, str]] = None
-    max_length: int = 256
-    max_new_tokens: int = 5
-    batch_size: int = 16
-
-
-@dataclass
-class Prompts:
-    label_system: str = ""
-    score_system: str = ""
-    user: str = ""
-
-
-@dataclass
-class Decoding:
-    temperature: float = 0.0
-    max_tokens: int = 5
-    seed: Optional[int] = None
-    top_logprobs: int = 10
-
-
-@dataclass
-class FewShot:
-    k: int = 0
-    seed: int = 0
-
-
-@dataclass
-class Server:
-    n_threads: int = 2
-    n_ctx: int = 2048
-    startup_timeout: float = 180
-    n_gpu_layers: int = 0
-
-
-@dataclass
-class Retries:
-    max: int = 5
-    backoff: float = 1.0
-    max_backoff: float = 60
-
-
-@dataclass
-class Cache:
-    enabled: bool = True
-    dir: Optional[str] = None
-
-
-@dataclass
-class Price:
-    input_per_mtok: float = 0.0
-    output_per_mtok: float = 0.0
-
-
-@dataclass
-class Llm:
-    provider: Provider = Provider.local
-    api_model: Optional[str] = None
-    model: Optional[ModelSpec] = None
-    mode: LlmMode = LlmMode.label
-    positive_label: Optional[str] = None
-    threshold: float = 0.5
-    constrained: bool = True
-    max_text_tokens: Optional[int] = None
-    context_tokens: Optional[int] = None
-    chars_per_token: Optional[float] = None
-    prompts: Prompts = field(default_factory=Prompts)
-    decoding: Decoding = field(default_factory=Decoding)
-    few_shot: FewShot = field(default_factory=FewShot)
-    base_url: Optional[str] = None
-    server: Server = field(default_factory=Server)
-    concurrency: int = 1
-    rpm: Optional[float] = None
-    timeout: float = 120
-    retries: Retries = field(default_factory=Retries)
-    cache: Cache = field(default_factory=Cache)
-    price: Price = field(default_factory=Price)
-    api_key_env: str = "GROQ_API_KEY"
 
 
 @dataclass
@@ -367,12 +215,8 @@ class Params:
     seed: int = 42
     data: Data = field(default_factory=Data)
     embedder: Embedder = field(default_factory=Embedder)
-    classifier: Classifier = field(default_factory=Classifier)
     device: Device = field(default_factory=Device)
     engine: Engine = field(default_factory=Engine)
-    task_specific: TaskSpecific = field(default_factory=TaskSpecific)
-    text2text: Text2Text = field(default_factory=Text2Text)
-    llm: Llm = field(default_factory=Llm)
     approaches: Dict[str, Approach] = field(default_factory=dict)
     ensembles: Dict[str, Ensemble] = field(default_factory=dict)
     compare: Compare = field(default_factory=Compare)
@@ -380,37 +224,41 @@ class Params:
 
 # ---------------------------------------------------------------- the check
 
-def _schema_at(dotted: str) -> Any:
-    """The dataclass the parent of `dotted` is checked against (for the known keys), or None."""
-    node: Any = Params
+def _schema_at(root: Any, dotted: str) -> Any:
+    """The dataclass the parent of `dotted` (relative to `root`) is checked against, or None."""
+    node: Any = root
     in_dict = False  # the part after a Dict[str, X] field is a name (approaches.<name>), not a key
     for part in dotted.split(".")[:-1]:
         if in_dict:
             in_dict = False
             continue
-        hints = {f.name: str(f.type) for f in fields(node)} if is_dataclass(node) else {}
+        hints = {f.name: f.type for f in fields(node)} if is_dataclass(node) else {}
         if part not in hints:
             return None
-        node, in_dict = _dataclass_in(hints[part]), hints[part].startswith(("Dict", "dict"))
+        node, in_dict = _dataclass_in(hints[part], node), str(hints[part]).startswith(("Dict", "dict"))
     return node if is_dataclass(node) and not in_dict else None
 
 
-def _dataclass_in(type_: Any) -> Any:
-    """The dataclass a field holds (Optional[X] / Dict[str, X] -> X); the module's own names
-    are strings under `from __future__ import annotations`."""
+def _dataclass_in(type_: Any, owner: Any) -> Any:
+    """The dataclass a field holds (Optional[X] / Dict[str, X] -> X); names are strings under
+    `from __future__ import annotations`, looked up in the module that defines `owner`."""
+    import sys
+
+    scope = vars(sys.modules[owner.__module__])
     name = str(type_)
     for candidate in reversed(name.replace("[", " ").replace("]", " ").replace(",", " ").split()):
-        obj = globals().get(candidate.split(".")[-1])
+        obj = scope.get(candidate.split(".")[-1])
         if is_dataclass(obj):
             return obj
     return None
 
 
-def _message(exc: OmegaConfBaseException, source: str) -> str:
-    key = exc.full_key or "?"
+def _message(exc: OmegaConfBaseException, source: str, root: Any, prefix: str) -> str:
+    rel = exc.full_key or "?"
+    key = f"{prefix}.{rel}" if prefix else rel
     msg = str(exc.msg).splitlines()[0]
     if isinstance(exc, ConfigKeyError):
-        schema = _schema_at(key)
+        schema = _schema_at(root, rel)
         known = [f.name for f in fields(schema)] if schema else []
         close = difflib.get_close_matches(key.split(".")[-1], known, n=1)
         hint = f" Did you mean {'.'.join(key.split('.')[:-1] + close[:1])!r}?" if close else ""
@@ -419,16 +267,53 @@ def _message(exc: OmegaConfBaseException, source: str) -> str:
     return f"{source}: {key}: {msg}. Fix the value in conf/ or in the -S override, then rerun."
 
 
-def validate(params: Any, source: str = "params.yaml") -> None:
-    """Raise ParamsError naming the first key of `params` (a dict) that breaks the schema."""
-    if not isinstance(params, dict):
+def typed(schema: type[T], node: Any, source: str = "params.yaml", prefix: str = "") -> T:
+    """`node` (a mapping from params.yaml) checked against the dataclass `schema` and returned as
+    an instance of it: every key typed, enums as members, nothing missing. The one way settings
+    are read, so no code carries a default of its own."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node or {}))
+    except OmegaConfBaseException as exc:
+        raise ParamsError(_message(exc, source, schema, prefix)) from None
+
+
+def lookup(params: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted key of params (e.g. an approach's `params: task_specific`)."""
+    node: Any = params
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(f"params.yaml has no {dotted!r}")
+        node = node[part]
+    return node
+
+
+def shared(params: Mapping[str, Any], source: str = "params.yaml") -> Params:
+    """The shared groups of `params`, typed (Params). A top-level group an approach names as its own
+    settings (`approaches.<name>.params`) is that approach's: see `approach_groups`."""
+    if not isinstance(params, Mapping):
         raise ParamsError(f"{source}: expected a mapping of settings, found {type(params).__name__}")
-    # A group named only by an approach's `params` (its own settings) is that approach's business.
     approaches = params.get("approaches") or {}
-    own = {str(a.get("params", "")).split(".")[0] for a in approaches.values() if isinstance(a, dict)}
+    own = {str(a.get("params", "")).split(".")[0] for a in approaches.values() if isinstance(a, Mapping)}
     known = {f.name for f in fields(Params)}
     checked = {k: v for k, v in params.items() if k in known or k not in own}
-    try:
-        OmegaConf.merge(OmegaConf.structured(Params), checked)
-    except OmegaConfBaseException as exc:
-        raise ParamsError(_message(exc, source)) from None
+    return typed(Params, checked, source)
+
+
+def approach_groups(params: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """{approach name: (its settings key, its kind)} for approaches whose `params` names a group
+    of their own rather than a shared one (data, seed, ...)."""
+    known = {f.name for f in fields(Params)}
+    return {name: (str(a["params"]), str(a["kind"])) for name, a in (params.get("approaches") or {}).items()
+            if isinstance(a, Mapping) and a.get("params") and str(a["params"]).split(".")[0] not in known}
+
+
+def validate(params: Any, source: str = "params.yaml") -> None:
+    """Raise ParamsError naming the first key of `params` (a dict) that breaks the schema: the shared
+    groups, and each approach's own group against its kind's settings class (approaches.base)."""
+    shared(params, source)
+    from textclf.approaches.base import settings_class
+
+    for name, (key, kind) in approach_groups(params).items():
+        schema = settings_class(kind)
+        if schema is not None:  # a custom kind without a settings module: its own business
+            typed(schema, lookup(params, key), source, key)

@@ -18,8 +18,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import yaml
 
-from .approaches import UNPARSEABLE, load_saved, module_for
-from .context import EMBEDDER_ID, PREPARED, Context, load_params
+from textclf.approaches.base import UNPARSEABLE, load_saved, module_for
+from textclf.core.context import EMBEDDER_ID, PREPARED, Context, load_params
 
 LABELS_FILE = "labels.json"  # data/prepared/labels.json: the label names, in index order
 
@@ -183,7 +183,7 @@ class Classifier:
         if self.ensemble is None:
             p = self._approach(self.name, texts, progress)
             return Result(self.label_names, p.pred, p.scores, p.score_kind)
-        from . import ensemble as ens
+        from textclf.evaluation import ensemble as ens
 
         model_dir = self.ctx.model_dir(self.name)
         meta = json.loads((model_dir / "meta.json").read_text())

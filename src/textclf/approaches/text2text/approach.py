@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import UNPARSEABLE, Labelled, Prediction
+from textclf.approaches.base import UNPARSEABLE, Labelled, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,9 @@ def parse(text: str, label_words: Sequence[str]) -> int:
 def fit(ctx, name: str, out_dir: Path) -> None:
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from ..resolve import ModelNotFound, resolve
+    from textclf.runtime.resolve import ModelNotFound, resolve
 
-    cfg = ctx.settings(name)
+    cfg = ctx.group(name)
     if cfg.get("mode") not in MODES:
         raise ValueError(f"{ctx.approach(name)['params']}.mode must be one of {MODES}, not {cfg.get('mode')!r}")
     words = label_words_for(ctx.label_names, cfg.get("label_words"))
@@ -167,11 +167,11 @@ def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progres
     if meta["dataset_labels"] != list(ctx.label_names):
         raise ValueError(f"{model_dir} was fit for labels {meta['dataset_labels']}, the data has "
                          f"{list(ctx.label_names)}: rerun `dvc repro fit@{name}`")
-    batch_size = int(ctx.settings(name).get("batch_size") or 16)  # speed only
+    batch_size = int(ctx.group(name).get("batch_size") or 16)  # speed only
     model, tok = load(model_dir, ctx.device)
     prompts = [meta["prompt"].replace("{text}", t) for t in texts]
     words = meta["label_words"]
-    from ..tokens import count_truncated
+    from textclf.runtime.tokens import count_truncated
 
     # The prompt (question first) is cut to max_length tokens: how many lose their end.
     info = {"max_length": int(meta["max_length"]),

@@ -22,9 +22,9 @@ from typing import Mapping, Sequence
 import numpy as np
 from sklearn.metrics import f1_score
 
-from ..embed import Embedder, embed_texts
-from ..context import settings
-from . import Labelled, Prediction, cosine_predict, unit
+from textclf.runtime.embed import Embedder, embed_texts
+from textclf.core.context import group
+from textclf.approaches.base import Labelled, Prediction, cosine_predict, unit
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def select_rule(params: Mapping, name: str) -> str:
 
 
 def fit(ctx, name: str, out_dir: Path) -> None:
-    cfg = ctx.settings(name)  # data: the descriptions or the template (conf/approach/label_desc.yaml)
+    cfg = ctx.group(name)  # data: the descriptions or the template (conf/approach/label_desc.yaml)
     how = select_rule(ctx.params, name)
     per_label = descriptions_for(ctx.label_names, cfg.get("label_descriptions"), cfg.get("label_description_template"))
     if cfg.get("label_descriptions") is None:
@@ -182,7 +182,7 @@ def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progres
 def labelled(params, name: str) -> Labelled:
     """Zero-shot: no training rows. Choosing among several candidate sets reads the validation
     labels, so the summary counts that split (as it does for a checkpoint chosen on validation)."""
-    descriptions = settings(params, name).get("label_descriptions")
+    descriptions = group(params, name).get("label_descriptions")
     lengths = {len([d] if isinstance(d, str) else d) for d in (descriptions or {}).values()}
     if select_rule(params, name) == "forward" and lengths and max(lengths) > 1:
         return Labelled(splits=("validation",))

@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from .hub import hub_reachable
+from textclf.runtime.hub import hub_reachable
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 22

@@ -19,8 +19,8 @@ from typing import Any, Mapping
 import datasets
 import numpy as np
 
-from .hub import hub_reachable
-from .prepared import SPLITS
+from textclf.runtime.hub import hub_reachable
+from textclf.data.prepared import SPLITS
 
 log = logging.getLogger(__name__)
 

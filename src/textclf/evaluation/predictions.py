@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .metrics import DIGITS, write_text_atomic
+from textclf.core.io import DIGITS, write_text_atomic
 
 PREDICTIONS = Path("predictions")
 ENSEMBLES = Path("ensembles")

@@ -22,8 +22,9 @@ import numpy as np
 import yaml
 from sklearn.metrics import precision_recall_fscore_support
 
-from . import compare, predictions
-from .context import EMBEDDINGS
+from textclf.evaluation import compare
+from textclf.evaluation import predictions
+from textclf.core.context import EMBEDDINGS
 
 DIGITS = 6
 # Optional keys of an `llm` block in metrics/<name>.json that the summary carries over.
@@ -118,7 +119,7 @@ def rare_classes(gold: np.ndarray, preds: Mapping[str, np.ndarray], train_counts
 def collect(root: Path, params: Mapping[str, Any], split_rows: Mapping[str, int], n_labels: int,
             resamples: int, seed: int, *, rare: tuple[Sequence[int], Sequence[str], int] | None = None) -> dict[str, Any]:
     """The summary of the configured approaches and ensembles only (`entries(params)`: files of
-    an approach dropped from the config are never read; `python -m textclf.stale` lists them).
+    an approach dropped from the config are never read; `python -m textclf.report.stale` lists them).
     rare: (train rows per class, label names, k) for the rarest-classes table, or None for none."""
     specs = entries(params)
     rows, tests = {}, {}

@@ -7,17 +7,50 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import yaml
 
-from . import prepared
-from .schema import validate
+from textclf.data import prepared
+from textclf.core import settings as schema
 
+T = TypeVar("T")
+
+# Every path a stage reads or writes, named once (relative to the repository root; dvc.yaml
+# spells the same ones).
 PREPARED = Path("data/prepared")
 EMBEDDINGS = Path("data/embeddings")
-EMBEDDER_ID = Path("models/embedder.json")
+MODELS = Path("models")
+EMBEDDER_ID = MODELS / "embedder.json"
+PREDICTIONS = Path("predictions")  # predictions/<approach>/<split>.jsonl
+ENSEMBLES = Path("ensembles")  # ensembles/<ensemble>/<split>.jsonl (outside predictions/: no cycle)
+METRICS = Path("metrics")
+TIMINGS = METRICS / "timings"
+TRAIN_LOGS = METRICS / "train"  # dvclive logs of fit@<name>
+
+
+def metrics_path(name: str) -> Path:
+    """metrics/<name>.json: an approach's or ensemble's test metrics (or data, embed, summary)."""
+    return METRICS / f"{name}.json"
+
+
+def timing_path(stage: str, name: str | None = None) -> Path:
+    """metrics/timings/<stage>_<name>.json (fit, predict) or metrics/timings/<stage>.json (embed)."""
+    return TIMINGS / (f"{stage}_{name}.json" if name else f"{stage}.json")
+
+
+def predictions_dir(name: str, ensemble: bool = False) -> Path:
+    return (ENSEMBLES if ensemble else PREDICTIONS) / name
+
+
+def approach_names(params: dict[str, Any]) -> list[str]:
+    """The configured approaches, in params order (the fit@/predict@ stages)."""
+    return list(params.get("approaches") or {})
+
+
+def ensemble_names(params: dict[str, Any]) -> list[str]:
+    return list(params.get("ensembles") or {})
 # Where DVC runs queued experiments (`dvc exp run --queue`, `--temp`): <repo>/.dvc/tmp/exps/<tmp>/.
 EXP_TMP = Path(".dvc/tmp/exps")
 
@@ -31,9 +64,10 @@ def load_params(root: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `python -m textclf.params` to compose it from conf/")
     params = yaml.safe_load(path.read_text())
-    # `dvc exp run -S key=val` and hand edits change params.yaml without Hydra: check it here,
-    # before any stage does work, so a typo fails with its key's name.
-    validate(params, str(path))
+    # `dvc exp run -S key=val` and hand edits change params.yaml without Hydra: check the shared
+    # groups here, before any stage does work, so a typo fails with its key's name (an approach's
+    # own group is checked when that approach reads it: Context.approach_settings).
+    schema.shared(params, str(path))
     return params
 
 
@@ -99,10 +133,21 @@ class Context:
 
     @cached_property
     def device(self) -> str:
-        from .device import resolve_device, set_threads
+        from textclf.core.device import resolve_device, set_threads
 
         set_threads(self.params["device"].get("threads"))
         return resolve_device(self.params["device"]["name"])
+
+    @cached_property
+    def settings(self) -> schema.Params:
+        """The shared groups, typed: `ctx.settings.data.text_column`, `ctx.settings.device.name`."""
+        return schema.shared(self.params)
+
+    def approach_settings(self, name: str, cls: type[T]) -> T:
+        """The settings group approach `name` names (`approaches.<name>.params`), typed by `cls`
+        (its kind's `settings.Settings`)."""
+        key = self.approach(name)["params"]
+        return schema.typed(cls, schema.lookup(self.params, key), "params.yaml", key)
 
     def approach(self, name: str) -> dict[str, Any]:
         approaches = self.params.get("approaches") or {}
@@ -110,20 +155,31 @@ class Context:
             raise KeyError(f"approach {name!r} is not configured; configured: {sorted(approaches)}")
         return approaches[name]
 
-    def settings(self, name: str) -> dict[str, Any]:
-        """The settings group an approach entry's `params` names (a dotted key, e.g. `llm`)."""
-        return settings(self.params, name)
+    def group(self, name: str) -> dict[str, Any]:
+        """The raw settings group an approach entry's `params` names (a dotted key, e.g. `llm`), as
+        written in params.yaml (for records such as model cards; code reads approach_settings)."""
+        return group(self.params, name)
 
     def model_dir(self, name: str) -> Path:
-        return self.root / "models" / name
+        return self.root / MODELS / name
+
+    def path(self, relative: Path) -> Path:
+        """A path of this run: ctx.path(metrics_path("stack")), ctx.path(timing_path("fit", name))."""
+        return self.root / relative
+
+    @property
+    def approach_names(self) -> list[str]:
+        return approach_names(self.params)
+
+    @property
+    def ensemble_names(self) -> list[str]:
+        return ensemble_names(self.params)
 
 
-def settings(params: dict[str, Any], name: str) -> dict[str, Any]:
-    """`settings` for code that holds params but no Context (the summary's hooks)."""
-    node: Any = params
+def group(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """`Context.group` for code that holds params but no Context (the summary's hooks)."""
     key = (params.get("approaches") or {})[name]["params"]
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise KeyError(f"approaches.{name}.params names {key!r}, which params.yaml does not have")
-        node = node[part]
-    return node
+    try:
+        return schema.lookup(params, key)
+    except KeyError:
+        raise KeyError(f"approaches.{name}.params names {key!r}, which params.yaml does not have") from None

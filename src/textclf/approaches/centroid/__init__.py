@@ -1,0 +1,1 @@
+"""The centroid approach: `approach.py` (fit, predict, predict_texts, labelled)."""

@@ -1,0 +1,1 @@
+"""The embed_lr approach: `approach.py` (fit, predict, predict_texts, labelled)."""

@@ -1,0 +1,55 @@
+"""task_specific's settings (the `task_specific` group in params.yaml): types, allowed values and
+defaults, read typed by the approach (`ctx.approach_settings(name, Settings)`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Dict, List, Optional
+
+from textclf.core.settings import Embedder, ModelSpec
+
+
+class Precision(Enum):  # task_specific/finetune.PRECISIONS
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+@dataclass
+class Labels:
+    map: Optional[Dict[str, str]] = None
+    ignore: List[str] = field(default_factory=list)
+
+
+@dataclass
+class Finetune:
+    epochs: int = 3
+    patience: int = 1
+    lr: float = 5e-5
+    head_lr: float = 1e-2
+    batch_size: int = 32
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    eval_batch_size: int = 128
+    seed: int = 0
+    precision: Precision = Precision.fp32
+
+
+class TaskSpecificMode(Enum):
+    finetune = "finetune"
+    pretrained = "pretrained"
+
+
+@dataclass
+class TaskSpecific:
+    mode: TaskSpecificMode = TaskSpecificMode.finetune
+    base: Optional[Embedder] = None
+    model: Optional[ModelSpec] = None
+    labels: Labels = field(default_factory=Labels)
+    max_length: int = 128
+    batch_size: int = 64
+    finetune: Optional[Finetune] = None
+
+
+Settings = TaskSpecific

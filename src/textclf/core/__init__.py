@@ -1,0 +1,1 @@
+"""Core: the run's context (params, paths, names), the settings schema, atomic file writing, the device."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, prediction files, paired comparisons and ensembles over approaches' scores."""

@@ -1,0 +1,1 @@
+"""Model runtime: resolving weights (hub, package, path), tokens, sentence embedders, the batch engine."""
