@@ -18,16 +18,7 @@ import numpy as np
 
 UNPARSEABLE = -1  # a prediction that maps to no label (generative approaches)
 
-# kind -> its package: `<package>.approach` is the module (the Approach interface), and
-# `<package>.settings`, when the approach has a settings group of its own, defines `Settings`.
-KINDS = {
-    "embed_lr": "textclf.approaches.embed_lr",
-    "centroid": "textclf.approaches.centroid",
-    "label_desc": "textclf.approaches.label_desc",
-    "task_specific": "textclf.approaches.task_specific",
-    "text2text": "textclf.approaches.text2text",
-    "llm": "textclf.approaches.llm",
-}
+from textclf.core.registry import KINDS  # noqa: F401 - the registry, re-exported for callers
 
 
 @dataclass

@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Mapping, Optional, TypeVar
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+from textclf.core.registry import GROUPS, KINDS
+
 
 T = TypeVar("T")
 
@@ -287,33 +289,36 @@ def lookup(params: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
+def own_groups(params: Mapping[str, Any]) -> set[str]:
+    """Top-level groups that hold an approach's own settings: each kind's group (core.registry) and
+    any other group an `approaches.<name>.params` names (a custom approach's)."""
+    known = {f.name for f in fields(Params)}
+    named = {str(a.get("params", "")).split(".")[0] for a in (params.get("approaches") or {}).values()
+             if isinstance(a, Mapping)}
+    return (set(GROUPS.values()) | named) - known
+
+
 def shared(params: Mapping[str, Any], source: str = "params.yaml") -> Params:
-    """The shared groups of `params`, typed (Params). A top-level group an approach names as its own
-    settings (`approaches.<name>.params`) is that approach's: see `approach_groups`."""
+    """The shared groups of `params`, typed (Params). An approach's own group is checked by the
+    approach when it reads it (Context.approach_settings), and all of them by `validate`."""
     if not isinstance(params, Mapping):
         raise ParamsError(f"{source}: expected a mapping of settings, found {type(params).__name__}")
-    approaches = params.get("approaches") or {}
-    own = {str(a.get("params", "")).split(".")[0] for a in approaches.values() if isinstance(a, Mapping)}
-    known = {f.name for f in fields(Params)}
-    checked = {k: v for k, v in params.items() if k in known or k not in own}
-    return typed(Params, checked, source)
-
-
-def approach_groups(params: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
-    """{approach name: (its settings key, its kind)} for approaches whose `params` names a group
-    of their own rather than a shared one (data, seed, ...)."""
-    known = {f.name for f in fields(Params)}
-    return {name: (str(a["params"]), str(a["kind"])) for name, a in (params.get("approaches") or {}).items()
-            if isinstance(a, Mapping) and a.get("params") and str(a["params"]).split(".")[0] not in known}
+    own = own_groups(params)
+    return typed(Params, {k: v for k, v in params.items() if k not in own}, source)
 
 
 def validate(params: Any, source: str = "params.yaml") -> None:
     """Raise ParamsError naming the first key of `params` (a dict) that breaks the schema: the shared
-    groups, and each approach's own group against its kind's settings class (approaches.base)."""
+    groups, every kind's own group that params holds (used or not: t5's `text2text`), and each
+    approach entry's group, against its kind's settings class."""
     shared(params, source)
     from textclf.approaches.base import settings_class
 
-    for name, (key, kind) in approach_groups(params).items():
+    checks = {group: kind for kind, group in GROUPS.items() if group in params}
+    for a in (params.get("approaches") or {}).values():
+        if a.get("params") and a.get("kind") in KINDS and str(a["params"]).split(".")[0] in own_groups(params):
+            checks[str(a["params"])] = a["kind"]
+    for key, kind in checks.items():
         schema = settings_class(kind)
-        if schema is not None:  # a custom kind without a settings module: its own business
+        if schema is not None:  # a kind reading only shared groups names one of those
             typed(schema, lookup(params, key), source, key)
