@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from textclf.core.context import PREDICTIONS, predictions_dir  # noqa: F401 (PREDICTIONS: stages/predict.py reads it here)
+# PREDICTIONS: stages/predict.py reads it from here
+from textclf.core.context import PREDICTIONS, predictions_dir  # noqa: F401
 from textclf.core.io import rounded, write_text_atomic
 
 

@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
 
     results = {}
     for split, (pred, scores) in out.pred.items():
-        predictions.write(pred, scores, gold[split], labels, ctx.path(predictions.split_file(name, split, ensemble=True)))
+        path = ctx.path(predictions.split_file(name, split, ensemble=True))
+        predictions.write(pred, scores, gold[split], labels, path)
         results[split] = classification_metrics(gold[split], pred, labels)
     model_dir = ctx.model_dir(name)
     model_dir.mkdir(parents=True, exist_ok=True)
