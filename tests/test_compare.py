@@ -10,8 +10,10 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import f1_score, roc_auc_score
 
+from textclf.core.context import Context
+from textclf.core.settings import Compare
 from textclf.evaluation import compare
-from textclf.report import plots, summary
+from textclf.report import collect, markdown, plots
 
 
 def test_weighted_macro_f1_matches_sklearn_with_unparseable_and_missing_classes():
@@ -104,7 +106,7 @@ def test_summary_collect_intervals_paired_tests_and_labelled_rows(tmp_path):
                                      "model": "qwen", "latency_s": 3.0}}
         (tmp_path / "metrics").mkdir(exist_ok=True)
         (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps(m))
-    s = summary.collect(tmp_path, params, {"train": 1000, "validation": 100, "test": n}, 2, 500, 42)
+    s = collect.collect(Context(tmp_path, params), {"train": 1000, "validation": 100, "test": n}, 2, 500, 42)
     rows = s["approaches"]
     assert s["best"] == "stack" and "vs_best" not in rows["stack"]
     assert rows["label_desc"]["vs_best"]["p_mcnemar"] < 1e-6
@@ -117,9 +119,9 @@ def test_summary_collect_intervals_paired_tests_and_labelled_rows(tmp_path):
     assert rows["label_desc"]["llm_cost_usd"] == 0.01 and rows["label_desc"]["llm_prompt_tokens"] == 9000
     assert not {"llm_model", "llm_latency_s"} & set(rows["label_desc"]) and "llm_cost_usd" not in rows["embed_lr"]
     # same inputs, same bytes (the summary holds no timings)
-    again = summary.collect(tmp_path, params, {"train": 1000, "validation": 100, "test": n}, 2, 500, 42)
+    again = collect.collect(Context(tmp_path, params), {"train": 1000, "validation": 100, "test": n}, 2, 500, 42)
     assert json.dumps(again, sort_keys=True) == json.dumps(s, sort_keys=True)
-    md = summary.markdown(s, tmp_path, {**params, "data": {"name": "d"}, "embedder": {"name": "e"}})
+    md = markdown.markdown(s, Context(tmp_path, {**params, "data": {"name": "d"}, "embedder": {"name": "e"}}))
     assert "| stack | ensemble |" in md and "| 9,400 | – | 0.0100 |" in md
 
 
@@ -131,7 +133,7 @@ def test_summary_refuses_test_predictions_on_different_rows(tmp_path):
         (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps(
             {"kind": name, "rows": 3, "accuracy": 1, "macro": {"f1": 1}, "weighted": {"f1": 1}, "unparseable": 0}))
     with pytest.raises(ValueError, match="other rows"):
-        summary.collect(tmp_path, params, {"train": 1, "validation": 1, "test": 3}, 2, 10, 0)
+        collect.collect(Context(tmp_path, params), {"train": 1, "validation": 1, "test": 3}, 2, 10, 0)
 
 
 @pytest.mark.parametrize("n_labels", [2, 4])
@@ -180,7 +182,7 @@ def test_rarest_classes_table_with_many_classes_and_none_for_two(tmp_path):
         _write_preds(tmp_path / "predictions" / name / "test.jsonl", y, pred)
         _write_metrics(tmp_path, name, y, pred)
     split_rows = {"train": 457, "validation": 10, "test": n}
-    s = summary.collect(tmp_path, params, split_rows, n_labels, 50, 0, rare=(train_counts, names, 3))
+    s = collect.collect(Context(tmp_path, params), split_rows, n_labels, 50, 0, rare=(train_counts, names, 3))
     rare = s["rare_classes"]
     assert [c["label"] for c in rare["classes"]] == ["c3", "c1", "c4"]
     assert [c["train_rows"] for c in rare["classes"]] == [3, 7, 7]
@@ -189,14 +191,14 @@ def test_rarest_classes_table_with_many_classes_and_none_for_two(tmp_path):
         assert c["test_rows"] == int((y == i).sum())
         for name, pred in preds.items():
             assert c["f1"][name] == pytest.approx(f1_score(y == i, pred == i), abs=1e-6)
-    md = summary.markdown(s, tmp_path, {**params, "data": {"name": "d"}, "embedder": {"name": "e"}})
+    md = markdown.markdown(s, Context(tmp_path, {**params, "data": {"name": "d"}, "embedder": {"name": "e"}}))
     assert "| class | train rows | test rows | a | b |" in md and "\n| c3 | 3 | " in md
     # k=0 or two classes: no table, and the summary has no such key (binary summaries stay as they were)
-    assert "rare_classes" not in summary.collect(tmp_path, params, split_rows, n_labels, 50, 0, rare=(train_counts, names, 0))
-    assert summary.rare_classes(np.array([0, 1]), {"a": np.array([0, 1])}, [5, 1], ["n", "p"], 5) is None
-    assert summary.rare_classes_k({"rare_classes": 5}) == 5
+    assert "rare_classes" not in collect.collect(Context(tmp_path, params), split_rows, n_labels, 50, 0, rare=(train_counts, names, 0))
+    assert collect.rare_classes(np.array([0, 1]), {"a": np.array([0, 1])}, [5, 1], ["n", "p"], 5) is None
+    assert collect.rare_classes_k(Compare(rare_classes=5)) == 5
     with pytest.raises(ValueError, match="compare.rare_classes must be a whole number"):
-        summary.rare_classes_k({})
+        collect.rare_classes_k(Compare(rare_classes=-1))
 
 
 def test_dropped_approach_files_are_not_summarised_and_are_listed_as_stale(tmp_path):
@@ -219,7 +221,7 @@ def test_dropped_approach_files_are_not_summarised_and_are_listed_as_stale(tmp_p
         (tmp_path / f).write_text("{}")
     (tmp_path / "models/embedder.json").write_text("{}")
     params = {"approaches": {"a": {"kind": "embed_lr"}, "b": {"kind": "centroid"}}}  # llm dropped
-    s = summary.collect(tmp_path, params, {"train": 1, "validation": 1, "test": 100}, 2, 20, 0)
+    s = collect.collect(Context(tmp_path, params), {"train": 1, "validation": 1, "test": 100}, 2, 20, 0)
     assert set(s["approaches"]) == {"a", "b"}
     expected = ["metrics/llm.json", "metrics/timings/fit_llm.json", "metrics/timings/predict_llm.json",
                 "metrics/train/llm", "predictions/llm", "models/llm"]
@@ -239,7 +241,7 @@ def test_stale_keeps_the_non_approach_stages_metrics_named_in_dvc_yaml():
 
 
 def test_a_model_card_per_approach_with_interval_labelled_rows_and_settings(tmp_path):
-    from textclf.report.summary import model_cards
+    from textclf.report.cards import model_cards
 
     row = {"kind": "embed_lr", "rows": 200, "accuracy": 0.8, "macro_f1": 0.79, "macro_f1_ci_low": 0.73,
            "macro_f1_ci_high": 0.85, "unparseable_rate": 0.0, "labelled_rows": 400, "labelled_splits": "train"}
@@ -247,7 +249,7 @@ def test_a_model_card_per_approach_with_interval_labelled_rows_and_settings(tmp_
               "embedder": {"name": "minilm", "backend": "onnx"}, "classifier": {"C": 0.5},
               "approaches": {"embed_lr": {"kind": "embed_lr", "input": "data/embeddings", "params": "classifier"}},
               "ensembles": {}}
-    card = model_cards({"approaches": {"embed_lr": row}}, tmp_path, params)["embed_lr"]
+    card = model_cards({"approaches": {"embed_lr": row}}, Context(tmp_path, params))["embed_lr"]
     assert "0.7900 [0.7300, 0.8500]" in card and "400 (train)" in card and "C: 0.5" in card
     assert "`minilm` (backend `onnx`)" in card and "textclf predict --approach embed_lr" in card
     assert "– s per 1,000 texts" in card  # no timings recorded: said, not invented

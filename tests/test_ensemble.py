@@ -11,10 +11,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
+from textclf.core.settings import Approach, Candidate, Ensemble, ParamsError, typed
 from textclf.evaluation import ensemble as ens
+from textclf.evaluation import ensemble_inputs as inputs
+from textclf.evaluation import ensemble_model as meta
 
-SPEC = {"Cs": [0.01, 0.1, 1.0, 10.0], "folds": 5, "max_iter": 1000, "scoring": "neg_log_loss",
-        "candidates": ["best_base", "average", "stack"]}
+RAW = {"Cs": [0.01, 0.1, 1.0, 10.0], "folds": 5, "max_iter": 1000, "scoring": "neg_log_loss",
+       "candidates": ["best_base", "average", "stack"]}
+SPEC = typed(Ensemble, RAW)
+ALL = [Candidate.best_base, Candidate.average, Candidate.stack]
 
 
 def _write(root, base, split, labels, pred, scores=None):
@@ -50,15 +55,15 @@ def _make_bases(root, n_labels=3, n=(600, 2000), seed=0):
 def test_stack_beats_every_base_and_trains_on_validation_only(tmp_path):
     gold = _make_bases(tmp_path)
     bases = ["prob", "sim", "bare"]
-    train = ens.base_features(tmp_path, "s", bases, "validation", 3, gold["validation"])
-    test = ens.base_features(tmp_path, "s", bases, "test", 3, gold["test"], train.layout)
+    train = inputs.base_features(tmp_path, "s", bases, "validation", 3, gold["validation"])
+    test = inputs.base_features(tmp_path, "s", bases, "test", 3, gold["test"], train.layout)
     assert [b["features"] for b in train.layout] == ["scores", "scores", "onehot"]
     assert train.x.shape == (600, 9)
-    model = ens.build(SPEC, 42, 3, 5)
-    oof = ens.out_of_fold(model, train, 5, 42)
+    model = meta.build(SPEC, 42, 3, 5)
+    oof = meta.out_of_fold(model, train, 5, 42)
     model.fit(train.x, train.labels)
     assert model.n_features_in_ == 9 and len(model.best_estimator_[-1].coef_) == 3
-    ours = f1_score(gold["test"], ens.full_proba(model, test.x, 3).argmax(1), average="macro")
+    ours = f1_score(gold["test"], meta.full_proba(model, test.x, 3).argmax(1), average="macro")
     for b in bases:
         pred = np.array([json.loads(line)["pred"] for line in (tmp_path / "predictions" / b / "test.jsonl").open()])
         assert ours > f1_score(gold["test"], pred, average="macro", labels=[0, 1, 2]) + 0.02, b
@@ -67,20 +72,20 @@ def test_stack_beats_every_base_and_trains_on_validation_only(tmp_path):
     # and the whole stage logic picks the stack here, predicting test with it
     out = ens.fit_and_choose(tmp_path, "s", SPEC, bases, 3, gold, 42)
     assert out.chosen == "stack" and out.validation_f1["stack"] > max(out.validation_f1[b] for b in bases)
-    assert np.array_equal(out.pred["test"][0], ens.full_proba(model, test.x, 3).argmax(1))
+    assert np.array_equal(out.pred["test"][0], meta.full_proba(model, test.x, 3).argmax(1))
 
 
 def test_missing_validation_predictions_name_the_base(tmp_path):
     gold = _make_bases(tmp_path)
     (tmp_path / "predictions" / "sim" / "validation.jsonl").unlink()
     with pytest.raises(ens.EnsembleError, match=r"base 'sim' has no validation predictions.*predict@sim"):
-        ens.base_features(tmp_path, "s", ["prob", "sim"], "validation", 3, gold["validation"])
+        inputs.base_features(tmp_path, "s", ["prob", "sim"], "validation", 3, gold["validation"])
 
 
 def test_stale_base_predictions_are_refused(tmp_path):
     gold = _make_bases(tmp_path)
     with pytest.raises(ens.EnsembleError, match="does not hold the current validation rows"):
-        ens.base_features(tmp_path, "s", ["prob"], "validation", 3, gold["validation"][:-1])
+        inputs.base_features(tmp_path, "s", ["prob"], "validation", 3, gold["validation"][:-1])
 
 
 @pytest.mark.parametrize("spec,approaches,match", [
@@ -90,7 +95,7 @@ def test_stale_base_predictions_are_refused(tmp_path):
 ])
 def test_config_errors_say_what_to_change(spec, approaches, match):
     with pytest.raises(ens.EnsembleError, match=match):
-        ens.check_bases("stack", spec, approaches)
+        inputs.check_bases("stack", typed(Ensemble, spec), {k: typed(Approach, v) for k, v in approaches.items()})
 
 
 def _many_classes(root, n_labels=20, per_class=10, rare=3, seed=0, good="good", good_noise=0.0,
@@ -118,10 +123,10 @@ def _many_classes(root, n_labels=20, per_class=10, rare=3, seed=0, good="good", 
 
 
 def test_folds_adapt_to_the_smallest_class_and_the_cv_scores_all_classes(tmp_path):
-    plan = ens.fold_plan("s", np.array([0] * 3 + [1] * 40 + [2] * 7), 3, 5)
+    plan = meta.fold_plan("s", np.array([0] * 3 + [1] * 40 + [2] * 7), 3, 5)
     # 3 outer folds keep a row of class 0 in each; an outer training part then has 2 of them
     assert plan == {"configured": 5, "smallest_class": 3, "outer": 3, "inner": 2}
-    assert ens.fold_plan("s", np.array([0] * 30 + [1] * 40), 2, 5) == \
+    assert meta.fold_plan("s", np.array([0] * 30 + [1] * 40), 2, 5) == \
         {"configured": 5, "smallest_class": 30, "outer": 5, "inner": 5}
     gold = _many_classes(tmp_path, good_noise=0.3)
     bases = ["good", "other", "sim"]
@@ -140,20 +145,20 @@ def test_scorer_knows_all_classes_even_when_a_fold_lacks_one(tmp_path):
     lacks that class. sklearn's neg_log_loss scorer warns "y_true and y_prob contain different
     number of classes" there (and scores on 19 labels); ours scores all 20 without a warning."""
     gold = _many_classes(tmp_path, good_noise=0.3)
-    train = ens.base_features(tmp_path, "s", ["good", "other", "sim"], "validation", 20, gold["validation"])
-    theirs = ens.build(SPEC, 42, 20, 3).set_params(scoring="neg_log_loss", error_score=np.nan)
+    train = inputs.base_features(tmp_path, "s", ["good", "other", "sim"], "validation", 20, gold["validation"])
+    theirs = meta.build(SPEC, 42, 20, 3).set_params(scoring="neg_log_loss", error_score=np.nan)
     with pytest.warns(UserWarning, match="different number of classes"):
-        ens.out_of_fold(theirs, train, 3, 42)
+        meta.out_of_fold(theirs, train, 3, 42)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ens.out_of_fold(ens.build(SPEC, 42, 20, 3), train, 3, 42)
+        meta.out_of_fold(meta.build(SPEC, 42, 20, 3), train, 3, 42)
     assert not [w for w in caught if "different number of classes" in str(w.message)]
 
 
 @pytest.mark.parametrize("rows,match", [(2, "3 or more per class"), (1, "3 or more per class"), (0, "3 or more")])
 def test_too_few_rows_per_class_for_the_folds(rows, match):
     with pytest.raises(ens.EnsembleError, match=match + r".*larger validation split.*~ensemble@ensembles.s"):
-        ens.fold_plan("s", np.array([0] * 20 + [1] * rows), 2, 5)
+        meta.fold_plan("s", np.array([0] * 20 + [1] * rows), 2, 5)
 
 
 def test_stack_that_does_not_beat_its_best_base_falls_back_to_it(tmp_path):
@@ -163,19 +168,23 @@ def test_stack_that_does_not_beat_its_best_base_falls_back_to_it(tmp_path):
     out = ens.fit_and_choose(tmp_path, "s", SPEC, bases, 20, gold, 42)
     assert out.validation_f1["good"] == 1.0 and out.validation_f1["stack"] <= 1.0
     assert out.chosen == "best_base:good"
-    saved = ens.read_saved(tmp_path, ["good"], "test")["good"]
+    saved = inputs.read_saved(tmp_path, ["good"], "test")["good"]
     assert np.array_equal(out.pred["test"][0], saved.pred) and np.array_equal(out.pred["test"][1], saved.scores)
 
 
 def test_choose_picks_the_highest_validation_score_ties_to_the_simpler():
     f1 = {"stack": 0.88, "average": 0.90, "a": 0.91, "b": 0.85}
-    assert ens.choose(f1, ["best_base", "average", "stack"], ["a", "b"]) == "best_base:a"
-    assert ens.choose({**f1, "stack": 0.92}, ["best_base", "average", "stack"], ["a", "b"]) == "stack"
-    assert ens.choose({**f1, "stack": 0.91}, ["best_base", "average", "stack"], ["a", "b"]) == "best_base:a"
-    assert ens.choose({**f1, "average": 0.95}, ["best_base", "average", "stack"], ["a", "b"]) == "average"
-    assert ens.choose(f1, ["stack"], ["a", "b"]) == "stack"  # the user may force it
-    with pytest.raises(ens.EnsembleError, match="candidates must list some of"):
-        ens.check_candidates("s", {"candidates": ["stack", "median"]})
+    assert ens.choose(f1, ALL, ["a", "b"]) == "best_base:a"
+    assert ens.choose({**f1, "stack": 0.92}, ALL, ["a", "b"]) == "stack"
+    assert ens.choose({**f1, "stack": 0.91}, ALL, ["a", "b"]) == "best_base:a"
+    assert ens.choose({**f1, "average": 0.95}, ALL, ["a", "b"]) == "average"
+    assert ens.choose(f1, [Candidate.stack], ["a", "b"]) == "stack"  # the user may force it
+    # one Enum for the check and the code: an unknown candidate fails as params.yaml is read
+    with pytest.raises(ParamsError, match=r"candidates.*'median'.*best_base, average, stack"):
+        typed(Ensemble, {"candidates": ["stack", "median"]}, "params.yaml", "ensembles.s")
+    for cands in ([], ["stack", "stack"]):
+        with pytest.raises(ens.EnsembleError, match="candidates must list some of"):
+            ens.check_candidates("s", typed(Ensemble, {"candidates": cands}))
 
 
 def test_choice_uses_validation_only_permuting_test_labels_changes_nothing(tmp_path):
@@ -189,7 +198,7 @@ def test_choice_uses_validation_only_permuting_test_labels_changes_nothing(tmp_p
     shuffled = rng.permutation(gold["test"])
     assert (shuffled != gold["test"]).mean() > 0.9
     for b in bases:  # same test predictions, other gold labels
-        saved = ens.read_saved(tmp_path, [b], "test")[b]
+        saved = inputs.read_saved(tmp_path, [b], "test")[b]
         _write(tmp_path, b, "test", shuffled, saved.pred, saved.scores)
     again = ens.fit_and_choose(tmp_path, "s", SPEC, bases, 20, {**gold, "test": shuffled}, 42)
     assert again.chosen == first.chosen and again.validation_f1 == first.validation_f1
@@ -197,8 +206,8 @@ def test_choice_uses_validation_only_permuting_test_labels_changes_nothing(tmp_p
 
 
 def test_unknown_scoring_says_what_is_supported():
-    with pytest.raises(ens.EnsembleError, match=r"scoring 'roc_auc' is not supported.*neg_log_loss"):
-        ens.build({**SPEC, "scoring": "roc_auc"}, 0, 3, 2)
+    with pytest.raises(ParamsError, match=r"ensembles.s.scoring: .*'roc_auc'.*neg_log_loss, f1_macro"):
+        typed(Ensemble, {**RAW, "scoring": "roc_auc"}, "params.yaml", "ensembles.s")
 
 
 def test_every_stack_choice_reads_validation_only_test_rows_replaced_change_nothing(tmp_path):
@@ -211,12 +220,12 @@ def test_every_stack_choice_reads_validation_only_test_rows_replaced_change_noth
     rng = np.random.default_rng(7)
     noise_y = rng.permutation(gold["test"])
     for b in bases:
-        saved = ens.read_saved(tmp_path, [b], "test")[b]
+        saved = inputs.read_saved(tmp_path, [b], "test")[b]
         scores = None if saved.scores is None else rng.random(saved.scores.shape)
         _write(tmp_path, b, "test", noise_y, rng.integers(0, 3, len(noise_y)), scores)
     again = ens.fit_and_choose(tmp_path, "s", SPEC, bases, 3, {**gold, "test": noise_y}, 42)
     assert (again.chosen, again.validation_f1, again.folds) == (first.chosen, first.validation_f1, first.folds)
-    assert ens.chosen_c(again.model) == ens.chosen_c(first.model)
+    assert meta.chosen_c(again.model) == meta.chosen_c(first.model)
     est_a, est_b = again.model.best_estimator_, first.model.best_estimator_
     assert np.array_equal(est_a[-1].coef_, est_b[-1].coef_)
     assert np.array_equal(again.pred["validation"][1], first.pred["validation"][1])

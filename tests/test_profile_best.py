@@ -3,9 +3,9 @@
 import yaml
 
 from conftest import REPO
-from textclf.evaluation.ensemble import check_bases
+from textclf.evaluation.ensemble_inputs import check_bases
 from textclf.params import check, compose
-from textclf.core.settings import validate
+from textclf.core.settings import shared, validate
 
 
 def _compose(tmp_path, *overrides):
@@ -21,7 +21,8 @@ def test_best_profile_composes_with_the_expected_approaches(tmp_path):
     assert best["task_specific"]["base"] == default["embedder"]  # the packaged mpnet, resolved offline like the embedder
     assert best["task_specific"]["finetune"]["batch_size"] == 16 and best["task_specific"]["finetune"]["epochs"] == 2
     assert best["approaches"]["llm"]["splits"] == ["validation", "test"]
-    assert check_bases("stack", best["ensembles"]["stack"], best["approaches"]) == list(best["approaches"])
+    typed = shared(best)
+    assert check_bases("stack", typed.ensembles["stack"], typed.approaches) == list(best["approaches"])
     # everything else is the default run's
     for key in ("data", "embedder", "classifier", "llm", "compare", "seed"):
         assert best[key] == default[key], key

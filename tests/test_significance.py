@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 
-from textclf.report import summary
+from textclf.core.context import Context
+from textclf.report import collect, markdown
 
 
 def _v(delta, pb, pm):
@@ -13,19 +14,19 @@ def _v(delta, pb, pm):
 
 
 def test_verdict_needs_both_tests_below_five_percent():
-    assert summary.verdict("stack", "llm", _v(0.08, 0.0001, 0.0002)) == (
+    assert markdown.verdict("stack", "llm", _v(0.08, 0.0001, 0.0002)) == (
         "stack beats llm significantly at 5% (ΔF1 +0.0800 [+0.0700, +0.0900]; paired bootstrap p<0.001, McNemar p<0.001).")
-    assert summary.verdict("stack", "embed_lr", _v(0.0093, 0.234, 0.275)) == (
+    assert markdown.verdict("stack", "embed_lr", _v(0.0093, 0.234, 0.275)) == (
         "stack is not significantly better than embed_lr at 5% (ΔF1 +0.0093 [-0.0007, +0.0193]; "
         "paired bootstrap p=0.234, McNemar p=0.275).")
     # the tests disagree (as stack vs centroid did in the default run): not significant, both named
-    assert summary.verdict("stack", "centroid", _v(0.0177, 0.034, 0.059)) == (
+    assert markdown.verdict("stack", "centroid", _v(0.0177, 0.034, 0.059)) == (
         "stack is not significantly better than centroid at 5%: paired bootstrap says it is (p=0.034), "
         "McNemar does not (p=0.059) (ΔF1 +0.0177 [+0.0077, +0.0277]).")
-    assert "McNemar says it is (p=0.010), paired bootstrap does not (p=0.200)" in summary.verdict("a", "b", _v(0.01, 0.2, 0.01))
-    assert summary.verdict("a", "b", _v(0.0, 1.0, 1.0)).startswith("a ties b")
+    assert "McNemar says it is (p=0.010), paired bootstrap does not (p=0.200)" in markdown.verdict("a", "b", _v(0.01, 0.2, 0.01))
+    assert markdown.verdict("a", "b", _v(0.0, 1.0, 1.0)).startswith("a ties b")
     # the line itself: p = 0.05 is not below 5%
-    assert not summary.significant(0.05, 0.001) and summary.significant(0.0499, 0.0499)
+    assert not collect.significant(0.05, 0.001) and collect.significant(0.0499, 0.0499)
 
 
 def _write(root, name, y, pred):
@@ -50,11 +51,11 @@ def test_summary_json_and_markdown_say_which_differences_are_significant(tmp_pat
         _write(tmp_path, name, y, pred)
     params = {"approaches": {"near": {"kind": "near"}, "far": {"kind": "far"}}, "ensembles": {"stack": {"bases": ["near", "far"]}},
               "data": {"name": "d"}, "embedder": {"name": "e"}}
-    s = summary.collect(tmp_path, params, {"train": 0, "validation": 0, "test": 600}, 2, 500, 42)
+    s = collect.collect(Context(tmp_path, params), {"train": 0, "validation": 0, "test": 600}, 2, 500, 42)
     assert s["best"] == "stack" and s["significance"]["alpha"] == 0.05
     assert s["approaches"]["far"]["vs_best"]["significant"] is True
     assert s["approaches"]["near"]["vs_best"]["significant"] is False
-    md = summary.markdown(s, tmp_path, params)
+    md = markdown.markdown(s, Context(tmp_path, params))
     assert "Is **stack** significantly better than the others?" in md
     lines = [line for line in md.splitlines() if line.startswith("- stack ")]
     assert lines[0].startswith("- stack is not significantly better than near at 5%")  # table order

@@ -184,19 +184,19 @@ class Approach:
     select: Optional[str] = None
 
 
-class Scoring(Enum):
+class Scoring(Enum):  # the meta-classifier's C search (evaluation/ensemble_model.py), over all labels
     neg_log_loss = "neg_log_loss"
     f1_macro = "f1_macro"
 
 
-class Candidate(Enum):
+class Candidate(Enum):  # what may predict an ensemble's test rows (evaluation/ensemble.py)
     best_base = "best_base"
     average = "average"
     stack = "stack"
 
 
 @dataclass
-class Ensemble:
+class Ensemble:  # ensembles.<name> (conf/ensemble/): bases, Cs and candidates are set there
     bases: List[str] = field(default_factory=list)
     Cs: List[float] = field(default_factory=list)
     folds: int = 5
@@ -206,10 +206,10 @@ class Ensemble:
 
 
 @dataclass
-class Compare:
+class Compare:  # conf/compare/default.yaml
     bootstrap_resamples: int = 1000
-    seed: int = 0
-    rare_classes: int = 5
+    seed: int = 42  # conf: ${seed}
+    rare_classes: int = 5  # the rarest classes' per-class table (0: none)
 
 
 @dataclass

@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
 
 import numpy as np
 
-from textclf.core.io import DIGITS, write_text_atomic
-
-PREDICTIONS = Path("predictions")
-ENSEMBLES = Path("ensembles")
+# PREDICTIONS: stages/predict.py reads it from here
+from textclf.core.context import PREDICTIONS, predictions_dir  # noqa: F401
+from textclf.core.io import rounded, write_text_atomic
 
 
 @dataclass
@@ -26,9 +24,9 @@ class Saved:
     scores: np.ndarray | None  # (n, n_labels) or None when the approach gives no scores
 
 
-def prediction_file(root: Path, name: str, split: str, params: Mapping[str, Any]) -> Path:
-    base = ENSEMBLES if name in (params.get("ensembles") or {}) else PREDICTIONS
-    return root / base / name / f"{split}.jsonl"
+def split_file(name: str, split: str, ensemble: bool = False) -> Path:
+    """predictions/<name>/<split>.jsonl, or ensembles/<name>/<split>.jsonl (relative to the root)."""
+    return predictions_dir(name, ensemble) / f"{split}.jsonl"
 
 
 def write(pred: np.ndarray, scores: np.ndarray | None, labels: np.ndarray, label_names: list[str], path: Path) -> None:
@@ -37,7 +35,7 @@ def write(pred: np.ndarray, scores: np.ndarray | None, labels: np.ndarray, label
     for i, (y, p) in enumerate(zip(labels.tolist(), pred.tolist())):
         row = {"row": i, "label": y, "pred": p, "pred_name": "unparseable" if p == -1 else label_names[p]}
         if scores is not None:
-            row["scores"] = [round(float(s), DIGITS) for s in scores[i]]
+            row["scores"] = [rounded(s) for s in scores[i]]
         lines.append(json.dumps(row) + "\n")
     write_text_atomic(path, "".join(lines))
 

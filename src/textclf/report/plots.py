@@ -24,19 +24,14 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 from sklearn.preprocessing import label_binarize
 
 from textclf.approaches.base import UNPARSEABLE
-from textclf.core.io import write_text_atomic
+from textclf.core.io import rounded, write_text_atomic
 
-DIGITS = 6
 FIELDS = {  # what each template reads; tests check the files against this
     "confusion": ("actual", "predicted"),
     "macro_f1": ("approach", "macro_f1", "ci_low", "ci_high"),
     "roc": ("fpr", "tpr"),
     "pr": ("recall", "precision"),
 }
-
-
-def _r(x: float) -> float:
-    return round(float(x), DIGITS)
 
 
 def confusion_rows(labels: np.ndarray, pred: np.ndarray, label_names: Sequence[str]) -> list[dict[str, str]]:
@@ -63,10 +58,10 @@ def curves(labels: np.ndarray, scores: np.ndarray, n_labels: int) -> dict[str, A
     fpr, tpr, _ = roc_curve(y, s)
     precision, recall, _ = precision_recall_curve(y, s)
     return {
-        "roc": [{"fpr": _r(a), "tpr": _r(b)} for a, b in zip(fpr, tpr)],
-        "pr": [{"recall": _r(a), "precision": _r(b)} for a, b in zip(recall, precision)],
-        "roc_auc": _r(roc_auc_score(y, s)),
-        "average_precision": _r(average_precision_score(y, s)),
+        "roc": [{"fpr": rounded(a), "tpr": rounded(b)} for a, b in zip(fpr, tpr)],
+        "pr": [{"recall": rounded(a), "precision": rounded(b)} for a, b in zip(recall, precision)],
+        "roc_auc": rounded(roc_auc_score(y, s)),
+        "average_precision": rounded(average_precision_score(y, s)),
     }
 
 

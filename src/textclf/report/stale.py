@@ -21,14 +21,15 @@ from typing import Any, Mapping
 
 import yaml
 
-from textclf.core.context import load_params
+from textclf.core.context import (ENSEMBLES, METRICS, MODELS, PREDICTIONS, TIMINGS, TRAIN_LOGS, approach_names,
+                                  ensemble_names, load_params)
 
 # Folders with one entry per approach or ensemble (a folder each).
-PER_NAME_DIRS = ("metrics/train", "predictions", "ensembles", "models")
+PER_NAME_DIRS = (TRAIN_LOGS, PREDICTIONS, ENSEMBLES, MODELS)
 
 
 def configured(params: Mapping[str, Any]) -> set[str]:
-    return set(params.get("approaches") or {}) | set(params.get("ensembles") or {})
+    return set(approach_names(params)) | set(ensemble_names(params))
 
 
 def fixed_outputs(dvc_yaml: str) -> set[str]:
@@ -50,10 +51,10 @@ def stale_outputs(root: Path, params: Mapping[str, Any], fixed: set[str]) -> lis
     `fixed` (fixed_outputs) are kept."""
     names = configured(params)
     out = []
-    for f in sorted((root / "metrics").glob("*.json")):
+    for f in sorted((root / METRICS).glob("*.json")):
         if f.relative_to(root).as_posix() not in fixed and f.stem not in names:
             out.append(f)
-    for f in sorted((root / "metrics/timings").glob("*.json")):
+    for f in sorted((root / TIMINGS).glob("*.json")):
         stem = f.stem.split("_", 1)
         if (f.relative_to(root).as_posix() not in fixed and stem[0] in ("fit", "predict") and len(stem) == 2
                 and stem[1] not in names):

@@ -13,11 +13,13 @@ import time
 import joblib
 from threadpoolctl import threadpool_limits
 
+from textclf.core.context import Context, metrics_path, setup_logging, timing_path
+from textclf.core.io import dump_json, rounded
 from textclf.evaluation import ensemble as ens
-from textclf.core.context import Context, setup_logging
-from textclf.core.io import dump_json
-from textclf.evaluation.metrics import classification_metrics
 from textclf.evaluation import predictions
+from textclf.evaluation.ensemble_inputs import check_bases
+from textclf.evaluation.ensemble_model import chosen_c
+from textclf.evaluation.metrics import classification_metrics
 
 log = logging.getLogger("textclf.evaluation.ensemble")
 
@@ -29,11 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     ctx = Context.from_cwd()
     name = args.ensemble
-    ensembles = ctx.params.get("ensembles") or {}
+    ensembles = ctx.settings.ensembles
     if name not in ensembles:
         raise KeyError(f"ensemble {name!r} is not configured; configured: {sorted(ensembles)}")
     spec = ensembles[name]
-    bases = ens.check_bases(name, spec, ctx.params.get("approaches") or {})
+    bases = check_bases(name, spec, ctx.settings.approaches)
     labels, n_labels = ctx.label_names, len(ctx.label_names)
     gold = {s: ctx.split(s).labels for s in (ens.TRAIN_SPLIT, ens.EVAL_SPLIT)}
 
@@ -44,33 +46,32 @@ def main(argv: list[str] | None = None) -> None:
         fit_seconds = time.perf_counter() - start - out.test_seconds
         test_seconds = out.test_seconds
 
-    out_dir = ctx.root / predictions.ENSEMBLES / name
     results = {}
     for split, (pred, scores) in out.pred.items():
-        predictions.write(pred, scores, gold[split], labels, out_dir / f"{split}.jsonl")
+        path = ctx.path(predictions.split_file(name, split, ensemble=True))
+        predictions.write(pred, scores, gold[split], labels, path)
         results[split] = classification_metrics(gold[split], pred, labels)
     model_dir = ctx.model_dir(name)
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(out.model, model_dir / "meta.joblib")
-    meta = {"bases": out.layout, "C": ens.chosen_c(out.model), "classes": out.model.classes_.tolist(),
+    meta = {"bases": out.layout, "C": chosen_c(out.model), "classes": out.model.classes_.tolist(),
             "chosen": out.chosen, "folds": out.folds}
     (model_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     log.info("ensemble %s over %s: folds %s, C=%g; validation macro-F1 %s -> %s; %s macro-F1 %.4f", name, bases,
              out.folds, meta["C"], out.validation_f1, out.chosen, ens.EVAL_SPLIT, results[ens.EVAL_SPLIT]["macro"]["f1"])
 
-    metrics = {"approach": name, "kind": "ensemble", "bases": bases, "meta_C": round(meta["C"], 6),
+    metrics = {"approach": name, "kind": "ensemble", "bases": bases, "meta_C": rounded(meta["C"]),
                # what predicted test, and the validation-only numbers that chose it (stack: out-of-fold)
                "chosen": out.chosen, "validation_macro_f1": out.validation_f1, "folds": out.folds,
                **results[ens.EVAL_SPLIT],
                # the chosen candidate's validation predictions (the stack's are out-of-fold)
                "validation": {k: results[ens.TRAIN_SPLIT][k] for k in ("accuracy", "macro", "rows")}}
-    dump_json(metrics, ctx.root / "metrics" / f"{name}.json")
+    dump_json(metrics, ctx.path(metrics_path(name)))
     n_test = len(gold[ens.EVAL_SPLIT])
-    timings = ctx.root / "metrics/timings"
-    dump_json({"fit_seconds": round(fit_seconds, 3)}, timings / f"fit_{name}.json")
+    dump_json({"fit_seconds": round(fit_seconds, 3)}, ctx.path(timing_path("fit", name)))
     dump_json({"predict_seconds": {ens.EVAL_SPLIT: round(test_seconds, 3)},
                "test_seconds_per_1000": round(1000 * test_seconds / max(n_test, 1), 3)},
-              timings / f"predict_{name}.json")
+              ctx.path(timing_path("predict", name)))
 
 
 if __name__ == "__main__":

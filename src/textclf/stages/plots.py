@@ -7,11 +7,10 @@ import json
 import logging
 import shutil
 
-from textclf.report import plots
-from textclf.evaluation import predictions
-from textclf.core.context import Context, setup_logging
+from textclf.core.context import Context, metrics_path, setup_logging
 from textclf.core.io import dump_json
-from textclf.report.summary import entries
+from textclf.evaluation import predictions
+from textclf.report import plots
 
 log = logging.getLogger("textclf.report.plots")
 
@@ -24,8 +23,9 @@ def main() -> None:
     n_labels = len(ctx.label_names)
     curve_metrics, skipped = {}, []
     overlay: dict[str, list] = {"roc": [], "pr": []}  # every approach in one chart per kind
-    for name in entries(ctx.params):
-        saved = predictions.read(predictions.prediction_file(ctx.root, name, "test", ctx.params))
+    ensembles = set(ctx.ensemble_names)
+    for name in ctx.approach_names + ctx.ensemble_names:  # the summary's order
+        saved = predictions.read(ctx.path(predictions.split_file(name, "test", name in ensembles)))
         plots.dump(plots.confusion_rows(saved.labels, saved.pred, ctx.label_names), out / "confusion" / f"{name}.json")
         if saved.scores is None:
             skipped.append(name)
@@ -39,10 +39,10 @@ def main() -> None:
     for kind, rows in overlay.items():
         if rows:
             plots.dump(rows, out / f"{kind}.json")
-    summary = json.loads((ctx.root / "metrics/summary.json").read_text())
+    summary = json.loads(ctx.path(metrics_path("summary")).read_text())
     plots.dump(plots.interval_rows(summary), out / "macro_f1.json")
     dump_json({"averaging": "positive label" if n_labels == 2 else "micro one-vs-rest",
-               "approaches": curve_metrics, "no_scores": skipped}, ctx.root / "metrics/curves.json")
+               "approaches": curve_metrics, "no_scores": skipped}, ctx.path(metrics_path("curves")))
 
 
 if __name__ == "__main__":

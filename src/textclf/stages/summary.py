@@ -8,11 +8,13 @@ import shutil
 
 import numpy as np
 
-from textclf.core.context import Context, setup_logging
-from textclf.data.prepared import SPLITS
+from textclf.core.context import Context, metrics_path, setup_logging
 from textclf.core.io import dump_json, write_text_atomic
+from textclf.data.prepared import SPLITS
+from textclf.report.cards import model_cards
+from textclf.report.collect import collect, rare_classes_k
+from textclf.report.markdown import markdown
 from textclf.report.stale import fixed_outputs, stale_outputs
-from textclf.report.summary import collect, markdown, model_cards, rare_classes_k
 
 log = logging.getLogger("textclf.report.summary")
 
@@ -21,24 +23,23 @@ def main() -> None:
     setup_logging()
     ctx = Context.from_cwd()
     split_rows = {s: len(ctx.split(s).labels) for s in SPLITS}
-    cfg = ctx.params.get("compare") or {}
+    cfg = ctx.settings.compare
     k = rare_classes_k(cfg)
     train_counts = np.bincount(ctx.split("train").labels, minlength=len(ctx.label_names)).tolist()
-    summary = collect(ctx.root, ctx.params, split_rows, len(ctx.label_names),
-                      int(cfg.get("bootstrap_resamples", 1000)), int(cfg.get("seed", ctx.seed)),
+    summary = collect(ctx, split_rows, len(ctx.label_names), cfg.bootstrap_resamples, cfg.seed,
                       rare=(train_counts, ctx.label_names, k))
-    dump_json(summary, ctx.root / "metrics/summary.json")
+    dump_json(summary, ctx.path(metrics_path("summary")))
     # Only a warning (dvc.yaml is read, not a dependency: it changes no output). Leftovers of
     # dropped approaches are not read above, but stay in the workspace (and git) beside the current ones.
     stale = stale_outputs(ctx.root, ctx.params, fixed_outputs((ctx.root / "dvc.yaml").read_text()))
     if stale:
         log.warning("not in this summary, from approaches/ensembles no longer configured: %s; "
                     "`python -m textclf.report.stale --remove` deletes them", ", ".join(p.as_posix() for p in stale))
-    md = markdown(summary, ctx.root, ctx.params)
+    md = markdown(summary, ctx)
     write_text_atomic(ctx.root / "reports/summary.md", md)
     cards = ctx.root / "reports/cards"
     shutil.rmtree(cards, ignore_errors=True)  # no cards of approaches dropped since
-    for name, card in model_cards(summary, ctx.root, ctx.params).items():
+    for name, card in model_cards(summary, ctx).items():
         write_text_atomic(cards / f"{name}.md", card)
     print(md)
 
