@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Optional
 
-from omegaconf import II
+from omegaconf import MISSING
 
 
 class ClassWeight(Enum):  # null (the field's default): every training row weighs the same
@@ -19,7 +19,7 @@ class Classifier:
     C: float = 1.0
     max_iter: int = 1000
     class_weight: Optional[ClassWeight] = None
-    seed: int = II("seed")  # the run's seed, as conf/ says (${seed})
+    seed: int = MISSING  # conf/ holds it: ${seed}, the run's seed
 
 
 Settings = Classifier

@@ -285,6 +285,5 @@ def save(model, tok, out_dir: Path, stopping: EarlyStopping, report: dict[str, A
     if live is not None:  # the kept epoch, beside the last one's values (written when the log ends)
         live.summary.update(best_epoch=report["best_epoch"], best_validation_macro_f1=report["best_validation_macro_f1"],
                             epochs_run=len(history), stopped_early=stopping.stopped_early)
-    (out_dir / "finetune.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "
-")
+    (out_dir / "finetune.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report

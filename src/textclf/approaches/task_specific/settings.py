@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Dict, List, Optional
 
-from omegaconf import II
+from omegaconf import MISSING
 
 from textclf.core.settings import Embedder, ModelSpec
 
@@ -35,7 +35,7 @@ class Finetune:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     eval_batch_size: int = 128
-    seed: int = II("seed")  # the run's seed, as conf/ says (${seed})
+    seed: int = MISSING  # conf/ holds it: ${seed}, the run's seed
     precision: Precision = Precision.fp32
 
 
