@@ -87,13 +87,16 @@ def bench_finetune(name: str, base: Path, data: dict, device: str, precision: st
 
     from textclf.approaches.task_specific.approach import run_pipeline
     from textclf.approaches.task_specific.finetune import finetune
+    from textclf.approaches.task_specific.settings import Finetune
+    from textclf.core.settings import typed
 
     out = work / f"ft-{name}-{device}-{precision}"
-    cfg = {"epochs": epochs, "patience": 1, "lr": 5e-5, "head_lr": 1e-2, "batch_size": 32, "max_length": 128,
-           "seed": 42, "precision": precision, **(extra or {})}
+    settings = typed(Finetune, {"epochs": epochs, "patience": 1, "lr": 5e-5, "head_lr": 1e-2, "batch_size": 32,
+                                "seed": 42, "precision": precision, **(extra or {})}, prefix="task_specific.finetune")
     sync()
     start = time.perf_counter()
-    rep = finetune(base, data["train"], data["validation"], ["negative", "positive"], cfg, out, device, progress=False)
+    rep = finetune(base, data["train"], data["validation"], ["negative", "positive"], settings, 128, out, device,
+                   progress=False)
     sync()
     secs = time.perf_counter() - start
     test_texts, test_y = data["test"]

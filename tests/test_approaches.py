@@ -4,8 +4,15 @@ import pytest
 from textclf.approaches.base import module_for
 from textclf.approaches.centroid.approach import class_means
 from textclf.approaches.embed_lr.approach import build
+from textclf.approaches.embed_lr.settings import Settings as Classifier
 from textclf.approaches.label_desc.approach import descriptions_for
 from textclf.approaches.base import cosine_predict
+from textclf.core.settings import ParamsError, typed
+
+
+def classifier(**settings) -> Classifier:
+    """The `classifier` group as embed_lr reads it: typed by its settings module."""
+    return typed(Classifier, settings, prefix="classifier")
 
 
 def test_cosine_to_class_means():
@@ -45,12 +52,13 @@ def test_label_descriptions_from_the_template():
 
 
 def test_logreg_params_and_registry():
-    clf = build({"C": 0.5, "max_iter": 50, "seed": 1, "class_weight": None})
+    clf = build(classifier(C=0.5, max_iter=50, seed=1, class_weight=None))
     assert (clf.C, clf.max_iter, clf.random_state, clf.class_weight) == (0.5, 50, 1, None)
-    with pytest.raises(ValueError, match="class_weight must be one of.*got 'auto'"):
-        build({"C": 0.5, "max_iter": 50, "seed": 1, "class_weight": "auto"})
-    with pytest.raises(ValueError, match="class_weight must be one of.*<missing>"):
-        build({"C": 0.5, "max_iter": 50, "seed": 1})
+    assert build(classifier(seed=1, class_weight="balanced")).class_weight == "balanced"  # the value sklearn takes
+    with pytest.raises(ParamsError, match=r"classifier.class_weight: Invalid value 'auto', expected one of \[balanced\]"):
+        classifier(C=0.5, max_iter=50, seed=1, class_weight="auto")
+    with pytest.raises(ParamsError, match="classifier.seed: .*missing mandatory value: seed"):  # conf/ holds it: ${seed}
+        classifier(C=0.5, max_iter=50)
     assert hasattr(module_for("embed_lr"), "fit") and hasattr(module_for("label_desc"), "predict")
     with pytest.raises(KeyError, match="unknown approach kind 'nope'"):
         module_for("nope")
@@ -63,7 +71,7 @@ def test_balanced_class_weight_lifts_the_rare_class():
     x = rng.standard_normal((1020, 2)) + np.array([[0.0, 0.0], [1.5, 0.0]])[y]
     recall = {}
     for cw in (None, "balanced"):
-        clf = build({"C": 1.0, "max_iter": 1000, "seed": 0, "class_weight": cw}).fit(x, y)
+        clf = build(classifier(C=1.0, max_iter=1000, seed=0, class_weight=cw)).fit(x, y)
         recall[cw] = (clf.predict(x)[y == 1] == 1).mean()
     assert recall[None] < 0.3 and recall["balanced"] > 0.6
 
@@ -82,7 +90,7 @@ def test_a_damaged_saved_model_names_the_file_and_the_stage(tmp_path):
     model_dir = tmp_path / "models" / "embed_lr"
     model_dir.mkdir(parents=True)
     saved = model_dir / "classifier.joblib"
-    clf = build({"C": 1.0, "max_iter": 100, "seed": 0, "class_weight": None}).fit(np.eye(4), [0, 1, 0, 1])
+    clf = build(classifier(C=1.0, max_iter=100, seed=0, class_weight=None)).fit(np.eye(4), [0, 1, 0, 1])
     joblib.dump(clf, saved)
     assert embed_lr.score(model_dir, np.eye(4)).pred.tolist() == [0, 1, 0, 1]
     whole = saved.read_bytes()

@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 
 from textclf.core.device import resolve_device
+from textclf.core.settings import Backend, typed
+from textclf.core.settings import Embedder as EmbedderSettings
 from textclf.runtime.embed import Embedder
 from textclf.runtime.resolve import resolve
 from test_resolve import MINILM
@@ -35,8 +37,10 @@ def test_onnx_backends_agree_with_torch(minilm_dir, backend, min_cos):
 
 
 def test_bad_backend_and_device():
-    with pytest.raises(ValueError, match="embedder.backend must be one of"):
+    with pytest.raises(ValueError, match=r"embedder.backend: Invalid value .tensorrt., expected one of \[auto, torch, onnx, onnx-int8\]"):
         Embedder(".", {"name": "x", "backend": "tensorrt"})
+    # Every backend conf/ may name passes the schema as written (onnx-int8 is no identifier).
+    assert [typed(EmbedderSettings, {"backend": b.value}).backend for b in Backend] == list(Backend)
     with pytest.raises(ValueError, match="device.name must be cpu, cuda or auto"):
         resolve_device("tpu")
     assert resolve_device("auto") in {"cpu", "cuda"}
@@ -56,5 +60,5 @@ def test_texts_past_the_token_limit_are_counted(minilm_dir, backend):
 
 
 def test_auto_backend_is_onnx_on_cpu_and_torch_elsewhere(minilm_dir):
-    assert Embedder(minilm_dir, {**MINILM, "backend": "auto"}, "cpu").backend == "onnx"
-    assert Embedder(minilm_dir, {**MINILM, "backend": "auto"}, "cuda").backend == "torch"
+    assert Embedder(minilm_dir, {**MINILM, "backend": "auto"}, "cpu").backend is Backend.onnx
+    assert Embedder(minilm_dir, {**MINILM, "backend": "auto"}, "cuda").backend is Backend.torch

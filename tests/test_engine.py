@@ -96,7 +96,7 @@ def test_ray_embeddings_match_local(ray_local, backend):
 
 
 def test_check_engine_names_the_bad_setting():
-    with pytest.raises(ValueError, match="engine.name must be one of"):
+    with pytest.raises(ValueError, match=r"engine.name: Invalid value 'spark', expected one of \[local, ray\]"):
         check_engine({"name": "spark"})
     with pytest.raises(ValueError, match="engine.actors"):
         check_engine({"name": "ray", "actors": 0})

@@ -128,7 +128,7 @@ def test_labelled_rows_count_validation_only_when_there_is_a_choice():
     two = {"negative": ["a", "b"], "positive": ["c", "d"]}
     assert label_desc.labelled(params("forward", two), "ld").splits == ("validation",)
     assert label_desc.labelled(params("all", two), "ld").splits == ()
-    assert label_desc.labelled(params("forward", {"negative": "a", "positive": ["c"]}), "ld").splits == ()
+    assert label_desc.labelled(params("forward", {"negative": ["a"], "positive": ["c"]}), "ld").splits == ()
     assert label_desc.labelled(params("forward", None), "ld").splits == ()  # from the template: one each
 
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,9 @@ import yaml
 
 from textclf.approaches.base import UNPARSEABLE
 from textclf.approaches.task_specific.approach import LabelMappingError, label_matrix, map_scores, run_pipeline
+from textclf.approaches.task_specific.settings import Finetune
 from textclf.approaches.text2text import approach as text2text
+from textclf.core.settings import ParamsError, typed
 from textclf.data.prepare import Split
 from textclf.data.prepared import write_prepared
 from textclf.stages import fit as fit_stage
@@ -191,8 +194,13 @@ def test_bad_mapping_stops_fit_before_loading_weights(tiny_3label, tmp_path, mon
 def finetune_settings(base: dict, **ft) -> dict:
     return {"mode": "finetune", "base": base, "model": None, "labels": {"map": None, "ignore": []},
             "max_length": 48, "batch_size": 16,
-            "finetune": {"epochs": 2, "lr": 1e-4, "batch_size": 8, "warmup_ratio": 0.1, "weight_decay": 0.01,
-                         "eval_batch_size": 32, "seed": 7, **ft}}
+            "finetune": {"epochs": 2, "patience": None, "lr": 1e-4, "head_lr": None, "batch_size": 8,
+                         "warmup_ratio": 0.1, "weight_decay": 0.01, "eval_batch_size": 32, "seed": 7, **ft}}
+
+
+def typed_finetune(**ft) -> Finetune:
+    """task_specific.finetune as the approach reads it: typed by its settings module."""
+    return typed(Finetune, {**finetune_settings({})["finetune"], **ft}, prefix="task_specific.finetune")
 
 
 def test_finetune_is_seeded_and_keeps_the_best_validation_epoch(tiny_3label, tmp_path):
@@ -205,14 +213,18 @@ def test_finetune_is_seeded_and_keeps_the_best_validation_epoch(tiny_3label, tmp
     from textclf.approaches.task_specific.finetune import finetune, predict_logits
 
     train, val = synthetic_split(48, 0, "train"), synthetic_split(16, 1, "val")
-    cfg = {**finetune_settings({})["finetune"], "epochs": 3, "max_length": 32}
+    settings = typed_finetune(epochs=3)
     reports = []
     for run in ("a", "b"):
         reports.append(finetune(tiny_3label, (train.texts, np.array(train.labels)), (val.texts, np.array(val.labels)),
-                                LABELS, cfg, tmp_path / run, progress=False))
+                                LABELS, settings, 32, tmp_path / run, progress=False))
     a, b = (tmp_path / "a/model.safetensors").read_bytes(), (tmp_path / "b/model.safetensors").read_bytes()
     assert a == b and reports[0] == reports[1]
     rep = reports[0]
+    # finetune.json records the settings as plain JSON values, max_length beside them.
+    assert json.loads((tmp_path / "a/finetune.json").read_text())["settings"] == {
+        "epochs": 3, "patience": None, "lr": 1e-4, "head_lr": None, "batch_size": 8, "max_length": 32,
+        "warmup_ratio": 0.1, "weight_decay": 0.01, "eval_batch_size": 32, "seed": 7, "precision": "fp32"}
     assert [h["epoch"] for h in rep["history"]] == [1, 2, 3]
     best = max(h["validation_macro_f1"] for h in rep["history"])
     assert rep["best_validation_macro_f1"] == best
@@ -225,9 +237,9 @@ def test_finetune_is_seeded_and_keeps_the_best_validation_epoch(tiny_3label, tmp
     assert model.config.id2label == {0: "negative", 1: "positive"}
     logits = predict_logits(model, tok, tok(val.texts, truncation=True, max_length=32), 32, "cpu")
     assert round(f1_score(val.labels, logits.argmax(1), average="macro"), 6) == best
-    with pytest.raises(ValueError, match="unknown fine-tune settings"):
-        finetune(tiny_3label, (train.texts, np.array(train.labels)), (val.texts, np.array(val.labels)), LABELS,
-                 {**cfg, "epoch": 1}, tmp_path / "c", progress=False)
+    with pytest.raises(ParamsError, match="unknown key 'task_specific.finetune.epoch'. Did you mean "
+                                          "'task_specific.finetune.epochs'"):
+        typed_finetune(epoch=1)
 
 
 def test_finetune_stops_early_and_keeps_the_best_epoch(tiny_3label, tmp_path):
@@ -237,9 +249,9 @@ def test_finetune_stops_early_and_keeps_the_best_epoch(tiny_3label, tmp_path):
 
     # Separable by one word: validation macro-F1 reaches its plateau in a few epochs.
     train, val = synthetic_split(64, 0, "train"), synthetic_split(16, 1, "val")
-    cfg = {**finetune_settings({})["finetune"], "epochs": 12, "patience": 1, "lr": 5e-4, "max_length": 32}
+    settings = typed_finetune(epochs=12, patience=1, lr=5e-4)
     rep = finetune(tiny_3label, (train.texts, np.array(train.labels)), (val.texts, np.array(val.labels)),
-                   LABELS, cfg, tmp_path / "a", progress=False)
+                   LABELS, settings, 32, tmp_path / "a", progress=False)
     f1s = [h["validation_macro_f1"] for h in rep["history"]]
     assert rep["stopped_early"] and rep["epochs_run"] == len(f1s) < 12
     # It stopped one epoch after the best (patience 1), and no epoch before that stop beat it.
@@ -247,7 +259,30 @@ def test_finetune_stops_early_and_keeps_the_best_epoch(tiny_3label, tmp_path):
     assert rep["truncated_rows"] == {"train": 0, "validation": 0}
     with pytest.raises(ValueError, match="patience must be >= 1 or null"):
         finetune(tiny_3label, (train.texts, np.array(train.labels)), (val.texts, np.array(val.labels)), LABELS,
-                 {**cfg, "patience": 0}, tmp_path / "b", progress=False)
+                 replace(settings, patience=0), 32, tmp_path / "b", progress=False)
+
+
+def test_early_stopping_keeps_the_best_state_and_says_when_to_stop():
+    """Ties keep the earlier epoch; it stops `patience` epochs after the best, never at the last."""
+    import torch
+
+    from textclf.approaches.task_specific.finetune import EarlyStopping
+
+    model = torch.nn.Linear(1, 1)
+    stopping, history = EarlyStopping(patience=2, epochs=10), []
+    for epoch, f1 in enumerate([0.5, 0.7, 0.7, 0.6, 0.9], start=1):
+        with torch.no_grad():
+            model.weight.fill_(epoch)
+        history.append({"epoch": epoch, "validation_macro_f1": f1})
+        if stopping.update(model, f1, history):
+            break
+    assert epoch == 4 and stopping.stopped_early and stopping.best_f1 == 0.7
+    assert stopping.best_state["weight"].item() == 2  # epoch 2's weights, not the tie at epoch 3
+    last = EarlyStopping(patience=1, epochs=2)
+    assert not last.update(model, 0.5, [{"epoch": 1, "validation_macro_f1": 0.5}])
+    assert not last.update(model, 0.4, [{"epoch": 1, "validation_macro_f1": 0.5}, {"epoch": 2, "validation_macro_f1": 0.4}])
+    never = EarlyStopping(patience=None, epochs=5)
+    assert not any(never.update(model, 0.1, [{"epoch": e, "validation_macro_f1": 0.1}]) for e in (1, 2, 3, 4))
 
 
 def test_head_learning_rate_applies_to_the_new_head_only(tiny_3label):
@@ -255,20 +290,20 @@ def test_head_learning_rate_applies_to_the_new_head_only(tiny_3label):
     different label count); null keeps one learning rate, in the same two groups as before."""
     from transformers import AutoModelForSequenceClassification
 
-    from textclf.approaches.task_specific.finetune import DEFAULTS, param_groups
+    from textclf.approaches.task_specific.finetune import param_groups
 
     model, info = AutoModelForSequenceClassification.from_pretrained(
         tiny_3label, num_labels=2, ignore_mismatched_sizes=True, output_loading_info=True)
     head = {k[0] if isinstance(k, tuple) else k for k in info["mismatched_keys"]} | set(info["missing_keys"])
     assert head == {"classifier.weight", "classifier.bias"}
     names = {id(p): n for n, p in model.named_parameters()}
-    groups = param_groups(model, {**DEFAULTS, "head_lr": 1e-3}, head)
+    groups = param_groups(model, typed_finetune(head_lr=1e-3), head)
     with_lr = [g for g in groups if "lr" in g]
     assert {names[id(p)] for g in with_lr for p in g["params"]} == head and {g["lr"] for g in with_lr} == {1e-3}
     assert sum(len(g["params"]) for g in groups) == len(names)
-    plain = param_groups(model, DEFAULTS, head)
+    plain = param_groups(model, typed_finetune(head_lr=None, weight_decay=0.02), head)
     assert len(plain) == 2 and not any("lr" in g for g in plain)
-    assert [g["weight_decay"] for g in plain] == [DEFAULTS["weight_decay"], 0.0]
+    assert [g["weight_decay"] for g in plain] == [0.02, 0.0]
 
 
 def test_long_texts_are_cut_and_counted(tiny_3label, tmp_path, monkeypatch):

@@ -65,11 +65,9 @@ class PackageKind(Enum):
     file = "file"
 
 
-class Backend(Enum):  # embed.BACKENDS
-    auto = "auto"
-    torch = "torch"
-    onnx = "onnx"
-    onnx_int8 = "onnx-int8"
+# The embedder's backend (runtime/embed.py). Built by name because OmegaConf matches a value to
+# a member by its NAME, and `onnx-int8` (what conf/ and -S spell) is not an identifier.
+Backend = Enum("Backend", [(v, v) for v in ("auto", "torch", "onnx", "onnx-int8")], module=__name__)
 
 
 # ---------------------------------------------------------------- groups
@@ -158,7 +156,7 @@ class Device:
     threads: Optional[int] = None
 
 
-class EngineName(Enum):  # engine.ENGINES
+class EngineName(Enum):  # where batch inference runs (runtime/engine.py)
     local = "local"
     ray = "ray"
 

@@ -19,28 +19,29 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from textclf.core import settings as schema
+from textclf.core.settings import Backend
 from textclf.runtime.resolve import cache_root, verify
 
 log = logging.getLogger(__name__)
-BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
-
 
 
 class Embedder:
     def __init__(self, model_dir: Path, spec: Mapping[str, Any], device: str = "cpu"):
+        """`spec`: an `embedder` group as params.yaml has it (the raw dict: the model's identity,
+        for the ONNX cache and the Ray workers); its settings are read typed."""
         self.model_dir = Path(model_dir)
         self.spec = spec
-        self.backend = spec.get("backend", "torch")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"embedder.backend must be one of {BACKENDS}, not {self.backend!r}")
-        if self.backend == "auto":  # ONNX Runtime here runs on the CPU only
-            self.backend = "onnx" if device == "cpu" else "torch"
-        if self.backend != "torch" and device != "cpu":
-            raise ValueError(f"embedder.backend={self.backend} runs on the CPU only; use backend=torch on {device}")
+        settings = schema.typed(schema.Embedder, spec, prefix="embedder")
+        self.backend = settings.backend
+        if self.backend is Backend.auto:  # ONNX Runtime here runs on the CPU only
+            self.backend = Backend.onnx if device == "cpu" else Backend.torch
+        if self.backend is not Backend.torch and device != "cpu":
+            raise ValueError(f"embedder.backend={self.backend.value} runs on the CPU only; use backend=torch on {device}")
         self.device = device
-        self.batch_size = int(spec.get("batch_size", 32))
-        self.normalize = bool(spec.get("normalize", True))
-        self.max_len = spec.get("max_seq_length")
+        self.batch_size = settings.batch_size
+        self.normalize = settings.normalize
+        self.max_len = settings.max_seq_length
         self._st = None
         self._ort = None
 
@@ -85,7 +86,7 @@ class Embedder:
         fp32 = base / "model.onnx"
         if not fp32.is_file():
             export_onnx(self.model_dir, fp32)
-        if self.backend == "onnx":
+        if self.backend is Backend.onnx:
             return fp32
         int8 = base / "model.int8-ffn-out-fp32.onnx"
         if not int8.is_file():
@@ -111,12 +112,12 @@ class Embedder:
         torch backend's is sentence-transformers' own order (numpy's default sort), so
         batches run one by one (engine=ray) meet the same padding as one `encode` call."""
         lengths = np.asarray([-len(t) for t in texts])
-        order = np.argsort(lengths, kind="stable" if self.backend != "torch" else None)
+        order = np.argsort(lengths, kind="stable" if self.backend is not Backend.torch else None)
         return [order[i:i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
 
     def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
         """Unnormalised float32 vectors of one model batch, in the given order."""
-        if self.backend == "torch":
+        if self.backend is Backend.torch:
             return np.asarray(self._sentence_transformer().encode(
                 list(texts), batch_size=len(texts), show_progress_bar=False, convert_to_numpy=True,
                 normalize_embeddings=False), dtype=np.float32)
@@ -132,7 +133,7 @@ class Embedder:
 
     def token_limit(self):
         """(tokenizer, max tokens per text) of this backend: longer texts are cut to it."""
-        if self.backend == "torch":
+        if self.backend is Backend.torch:
             st = self._sentence_transformer()
             return st.tokenizer, int(st.max_seq_length)
         _, tok = self._session()
@@ -144,14 +145,15 @@ class Embedder:
         tok, limit = self.token_limit()
         return count_truncated(tok, texts, limit)
 
-    def encode(self, texts: Sequence[str], progress: bool = True, engine: Mapping[str, Any] | None = None) -> np.ndarray:
+    def encode(self, texts: Sequence[str], progress: bool = True,
+               engine: schema.Engine | Mapping[str, Any] | None = None) -> np.ndarray:
         """Vectors of `texts`, in their order. engine=ray runs the same batches on Ray Data
         actors (engine.py): the same vectors, bit for bit on the CPU (tests/test_engine.py)."""
         from textclf.runtime.engine import check_engine, map_batches
 
         if not texts:
             raise ValueError("nothing to embed")
-        if self.backend == "torch" and check_engine(engine)["name"] == "local":
+        if self.backend is Backend.torch and check_engine(engine).name is schema.EngineName.local:
             # The seed's procedure: one sentence-transformers call over every text.
             emb = self._sentence_transformer().encode(
                 list(texts), batch_size=self.batch_size, show_progress_bar=progress,

@@ -22,32 +22,32 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from textclf.core import settings as schema
+from textclf.core.settings import EngineName
+
 log = logging.getLogger(__name__)
 
-ENGINES = ("local", "ray")
 # A worker maps one batch of texts to one row of floats per text.
 Worker = Callable[[list[str]], np.ndarray]
 
 
-def check_engine(engine: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The `engine` config with its defaults; a clear error for what is off."""
-    e = {"name": "local", "address": None, "actors": 2, "cpus_per_actor": 1, "gpus_per_actor": 1, "num_cpus": None,
-         **(engine or {})}
-    if e["name"] not in ENGINES:
-        raise ValueError(f"engine.name must be one of {ENGINES}, not {e['name']!r}")
+def check_engine(engine: schema.Engine | Mapping[str, Any] | None) -> schema.Engine:
+    """The `engine` settings, typed (a params.yaml mapping is checked against the schema; None:
+    the schema's defaults, engine=local); a clear error for what is off."""
+    e = engine if isinstance(engine, schema.Engine) else schema.typed(schema.Engine, engine, prefix="engine")
     for key in ("actors", "cpus_per_actor"):
-        if not isinstance(e[key], (int, float)) or e[key] <= 0:
-            raise ValueError(f"engine.{key} must be a positive number, not {e[key]!r}")
+        if getattr(e, key) <= 0:
+            raise ValueError(f"engine.{key} must be a positive number, not {getattr(e, key)!r}")
     return e
 
 
 def map_batches(texts: Sequence[str], batches: Sequence[np.ndarray], make_worker: Callable[[], Worker],
-                engine: Mapping[str, Any] | None = None, device: str = "cpu", desc: str = "Batches",
+                engine: schema.Engine | Mapping[str, Any] | None = None, device: str = "cpu", desc: str = "Batches",
                 progress: bool = True) -> np.ndarray:
     """(len(texts), d) float array: row i is the worker's output for texts[i], computed in
     the given batches (each an array of row indices) on the configured engine."""
     e = check_engine(engine)
-    if e["name"] == "ray":
+    if e.name is EngineName.ray:
         return _map_ray(texts, batches, make_worker, e, device, desc, progress)
     worker = make_worker()
     out: np.ndarray | None = None
@@ -77,7 +77,7 @@ class _Actor:
 
 
 @contextlib.contextmanager
-def ray_runtime(engine: Mapping[str, Any]) -> Iterator[None]:
+def ray_runtime(engine: schema.Engine | Mapping[str, Any]) -> Iterator[None]:
     """Connect to `engine.address` (or $RAY_ADDRESS); with neither, start a local Ray
     runtime on 127.0.0.1 for the block and shut it down after. The textclf package
     travels to the workers (runtime_env py_modules); its dependencies and the model
@@ -89,7 +89,8 @@ def ray_runtime(engine: Mapping[str, Any]) -> Iterator[None]:
     if ray.is_initialized():  # a caller's runtime (a notebook, a test): use it as it is
         yield
         return
-    address = engine.get("address") or os.environ.get("RAY_ADDRESS")
+    engine = check_engine(engine)
+    address = engine.address or os.environ.get("RAY_ADDRESS")  # null: the environment's cluster, if any
     runtime_env = {"py_modules": [str(Path(textclf.__file__).parent)],
                    # Workers log at WARNING: model loading chatter would flood the driver's console.
                    "env_vars": {"TOKENIZERS_PARALLELISM": "false"}}
@@ -97,7 +98,7 @@ def ray_runtime(engine: Mapping[str, Any]) -> Iterator[None]:
         log.info("Connecting to the Ray cluster at %s", address)
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
     else:
-        cpus = int(engine.get("num_cpus") or os.cpu_count() or 1)
+        cpus = int(engine.num_cpus or os.cpu_count() or 1)  # null: every core
         log.info("Starting a local Ray runtime (127.0.0.1, %d CPUs)", cpus)
         ray.init(address="local", num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
                  runtime_env=runtime_env, log_to_driver=True)
@@ -108,7 +109,7 @@ def ray_runtime(engine: Mapping[str, Any]) -> Iterator[None]:
 
 
 def _map_ray(texts: Sequence[str], batches: Sequence[np.ndarray], make_worker: Callable[[], Worker],
-             e: Mapping[str, Any], device: str, desc: str, progress: bool) -> np.ndarray:
+             e: schema.Engine, device: str, desc: str, progress: bool) -> np.ndarray:
     try:
         import ray
         import ray.data
@@ -119,12 +120,12 @@ def _map_ray(texts: Sequence[str], batches: Sequence[np.ndarray], make_worker: C
         ctx.enable_progress_bars = progress
         items = [{"rows": np.asarray(idx, dtype=np.int64), "texts": [texts[i] for i in idx]} for idx in batches]
         ds = ray.data.from_items(items, override_num_blocks=min(len(items), 200) or 1)
-        gpus = float(e.get("gpus_per_actor") or 1) if device == "cuda" else 0
-        log.info("%s on Ray Data: %d batches, %d actors (%s CPU, %s GPU each)", desc, len(items), int(e["actors"]),
-                 e["cpus_per_actor"], gpus)
+        gpus = e.gpus_per_actor if device == "cuda" else 0
+        log.info("%s on Ray Data: %d batches, %d actors (%s CPU, %s GPU each)", desc, len(items), e.actors,
+                 e.cpus_per_actor, gpus)
         out_ds = ds.map_batches(_Actor, fn_constructor_args=(make_worker,), batch_size=1, batch_format="numpy",
-                                compute=ray.data.ActorPoolStrategy(size=int(e["actors"])),
-                                num_cpus=float(e["cpus_per_actor"]), num_gpus=gpus)
+                                compute=ray.data.ActorPoolStrategy(size=e.actors),
+                                num_cpus=e.cpus_per_actor, num_gpus=gpus)
         out: np.ndarray | None = None
         seen = 0
         for part in out_ds.iter_batches(batch_size=None, batch_format="numpy"):

@@ -29,7 +29,7 @@ def main() -> None:
     for split in SPLITS:
         texts = ctx.split(split).texts
         log.info("Embedding %d %s texts with %s (%s, %s, engine=%s)", len(texts), split,
-                 ctx.params["embedder"]["name"], embedder.backend, ctx.device, engine["name"])
+                 ctx.params["embedder"]["name"], embedder.backend.value, ctx.device, engine.name.value)
         start = time.perf_counter()
         np.save(out / f"{split}.npy", embedder.encode(texts, engine=engine))
         secs = time.perf_counter() - start
@@ -39,7 +39,7 @@ def main() -> None:
             log.warning("%s: %d of %d texts are longer than %d tokens: the embedder sees their first %d",
                         split, truncated[split]["truncated"], len(texts), limit, limit)
     dump_json(timings, ctx.root / "metrics/timings/embed.json")
-    dump_json({"embedder": ctx.params["embedder"]["name"], "backend": embedder.backend, "max_tokens": limit,
+    dump_json({"embedder": ctx.params["embedder"]["name"], "backend": embedder.backend.value, "max_tokens": limit,
                "splits": truncated}, ctx.root / "metrics/embed.json")
 
 

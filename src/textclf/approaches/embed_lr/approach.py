@@ -9,25 +9,21 @@ import joblib
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from textclf.runtime.embed import embed_texts
 from textclf.approaches.base import Labelled, Prediction, argmax_prediction, load_saved
+from textclf.approaches.embed_lr.settings import Settings
+from textclf.runtime.embed import embed_texts
 
 
-CLASS_WEIGHTS = (None, "balanced")
-
-
-def build(params: dict) -> LogisticRegression:
-    """classifier.class_weight: null (every row weighs the same, the seed's setting) or "balanced"
-    (rows weighted inversely to their class's train count, for imbalanced label sets)."""
-    if "class_weight" not in params or params["class_weight"] not in CLASS_WEIGHTS:
-        raise ValueError(f"classifier.class_weight must be one of {list(CLASS_WEIGHTS)} (null: unweighted), "
-                         f"got {params.get('class_weight', '<missing>')!r}; e.g. -S classifier.class_weight=balanced")
-    return LogisticRegression(C=float(params["C"]), max_iter=int(params["max_iter"]), random_state=int(params["seed"]),
-                              class_weight=params["class_weight"])
+def build(settings: Settings) -> LogisticRegression:
+    """class_weight: null (every row weighs the same, the seed's setting) or balanced (rows
+    weighted inversely to their class's train count, for imbalanced label sets)."""
+    class_weight = settings.class_weight.value if settings.class_weight is not None else None
+    return LogisticRegression(C=settings.C, max_iter=settings.max_iter, random_state=settings.seed,
+                              class_weight=class_weight)
 
 
 def fit(ctx, name: str, out_dir: Path) -> None:
-    clf = build(ctx.params["classifier"])
+    clf = build(ctx.approach_settings(name, Settings))
     clf.fit(ctx.embeddings("train"), ctx.split("train").labels)
     out_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(clf, out_dir / "classifier.joblib")

@@ -16,19 +16,26 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
-from sklearn.metrics import f1_score
 
-from textclf.runtime.embed import Embedder, embed_texts
-from textclf.core.context import group
 from textclf.approaches.base import Labelled, Prediction, cosine_predict, unit
+from textclf.core import settings as schema
+from textclf.evaluation.metrics import macro_f1
+from textclf.runtime.embed import Embedder, embed_texts
 
 log = logging.getLogger(__name__)
 
-SELECT = ("forward", "all")
+
+class Select(Enum):
+    """approaches.<name>.select: how the descriptions are used (module docstring)."""
+    forward = "forward"
+    all = "all"
+
+
 SELECTION_FILE = "selection.json"
 
 
@@ -75,10 +82,6 @@ def candidate_sets(label_names: Sequence[str], per_label: Sequence[Sequence[str]
     return next(iter(lengths.values()))
 
 
-def macro_f1(gold: np.ndarray, pred: np.ndarray, n_labels: int) -> float:
-    return round(float(f1_score(gold, pred, labels=list(range(n_labels)), average="macro", zero_division=0)), 6)
-
-
 def references(unit_emb: np.ndarray, chosen: Sequence[int]) -> np.ndarray:
     """(labels, dim): each label's mean over the chosen sets. unit_emb: (sets, labels, dim).
     Summed in set order whatever the order chosen, so a score recomputed later is the same bits."""
@@ -119,14 +122,12 @@ def forward_select(unit_emb: np.ndarray, val_emb: np.ndarray, val_labels: np.nda
     return Selection("forward", chosen, current, alone, steps)
 
 
-def select(label_names: Sequence[str], per_label: list[list[str]], emb: np.ndarray, how: str,
+def select(label_names: Sequence[str], per_label: list[list[str]], emb: np.ndarray, how: Select,
            val_emb: np.ndarray, val_labels: np.ndarray) -> tuple[np.ndarray, list[list[str]], dict]:
     """The label vectors, the descriptions they average, and the record of the choice.
     emb: the unit or raw embeddings of every description, flattened in label order."""
-    if how not in SELECT:
-        raise ValueError(f"approaches.label_desc.select must be one of {SELECT}, got {how!r}")
     emb = unit(emb)
-    if how == "all":
+    if how is Select.all:
         refs, i = [], 0
         for d in per_label:
             refs.append(emb[i:i + len(d)].mean(axis=0))
@@ -144,18 +145,21 @@ def select(label_names: Sequence[str], per_label: list[list[str]], emb: np.ndarr
     return references(by_set, chosen), [[d[i] for i in chosen] for d in per_label], record
 
 
-def select_rule(params: Mapping, name: str) -> str:
-    """approaches.<name>.select; absent (params composed before it existed): all."""
-    return (params.get("approaches") or {})[name].get("select", "all")
+def select_rule(entry: schema.Approach) -> Select:
+    """approaches.<name>.select, checked (conf/approach/label_desc.yaml sets it)."""
+    allowed = tuple(m.value for m in Select)
+    if entry.select not in allowed:
+        raise ValueError(f"approaches.label_desc.select must be one of {allowed}, got {entry.select!r}")
+    return Select(entry.select)
 
 
 def fit(ctx, name: str, out_dir: Path) -> None:
-    cfg = ctx.group(name)  # data: the descriptions or the template (conf/approach/label_desc.yaml)
-    how = select_rule(ctx.params, name)
-    per_label = descriptions_for(ctx.label_names, cfg.get("label_descriptions"), cfg.get("label_description_template"))
-    if cfg.get("label_descriptions") is None:
+    data = ctx.settings.data  # the descriptions or the template (conf/approach/label_desc.yaml)
+    how = select_rule(ctx.settings.approaches[name])
+    per_label = descriptions_for(ctx.label_names, data.label_descriptions, data.label_description_template)
+    if data.label_descriptions is None:
         log.info("data.label_descriptions is null: from data.label_description_template %r: %s",
-                 cfg.get("label_description_template"), per_label)
+                 data.label_description_template, per_label)
     emb = Embedder.from_spec(ctx.params["embedder"], ctx.device).encode([s for d in per_label for s in d], progress=False)
     # Validation only: test plays no part in the choice (tests/test_approaches.py permutes it).
     val = ctx.split("validation")
@@ -179,11 +183,11 @@ def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progres
     return cosine_predict(embed_texts(ctx, texts, progress), np.load(model_dir / "label_embeddings.npy"))
 
 
-def labelled(params, name: str) -> Labelled:
+def labelled(params: Mapping[str, Any], name: str) -> Labelled:
     """Zero-shot: no training rows. Choosing among several candidate sets reads the validation
     labels, so the summary counts that split (as it does for a checkpoint chosen on validation)."""
-    descriptions = group(params, name).get("label_descriptions")
-    lengths = {len([d] if isinstance(d, str) else d) for d in (descriptions or {}).values()}
-    if select_rule(params, name) == "forward" and lengths and max(lengths) > 1:
+    settings = schema.shared(params)
+    lengths = {len(d) for d in (settings.data.label_descriptions or {}).values()}
+    if select_rule(settings.approaches[name]) is Select.forward and lengths and max(lengths) > 1:
         return Labelled(splits=("validation",))
     return Labelled()

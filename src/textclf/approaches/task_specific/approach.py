@@ -25,13 +25,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from textclf.core.context import group
-from textclf.runtime.engine import check_engine
 from textclf.approaches.base import Labelled, Prediction, argmax_prediction
+from textclf.approaches.task_specific.settings import Settings, TaskSpecificMode
+from textclf.core import settings as schema
+from textclf.core.context import group
 
 log = logging.getLogger(__name__)
 
-MODES = ("finetune", "pretrained")
 META = "textclf.json"  # what predict needs besides the HF files: label mapping, max length
 
 
@@ -90,18 +90,17 @@ def fit(ctx, name: str, out_dir: Path) -> None:
     from textclf.approaches.task_specific.finetune import finetune
     from textclf.runtime.resolve import resolve
 
-    cfg = ctx.group(name)
-    mode = cfg.get("mode")
-    if mode not in MODES:
-        raise ValueError(f"{ctx.approach(name)['params']}.mode must be one of {MODES}, not {mode!r}")
-    labels = cfg.get("labels") or {}
-    mapping, ignore = labels.get("map"), labels.get("ignore") or []
-    max_length = int(cfg["max_length"])
+    settings = ctx.approach_settings(name, Settings)
+    cfg = ctx.group(name)  # the model specs as written: identities for resolve()
+    mapping, ignore, max_length = settings.labels.map, settings.labels.ignore, settings.max_length
     if mapping is not None:
         # The dataset side of the mapping is checkable before any model is fetched.
         label_matrix(list(mapping) + list(ignore), ctx.label_names, mapping, ignore)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if mode == "finetune":
+    if settings.mode is TaskSpecificMode.finetune:
+        if settings.finetune is None:
+            raise ValueError(f"{ctx.approach(name)['params']}.finetune is null: mode finetune needs its settings "
+                             "(conf/task_specific/minilm_ft.yaml has them)")
         # The new head's labels are the dataset's; a configured mapping is still checked first.
         label_matrix(ctx.label_names, ctx.label_names, mapping, ignore)
         spec = cfg["base"]
@@ -110,8 +109,7 @@ def fit(ctx, name: str, out_dir: Path) -> None:
         train, val = ctx.split("train"), ctx.split("validation")
         # fit@ hands its dvclive log over as ctx.live (stages/fit.py); other callers have none.
         report = finetune(location, (train.texts, train.labels), (val.texts, val.labels), ctx.label_names,
-                          {**(cfg.get("finetune") or {}), "max_length": max_length}, out_dir, ctx.device,
-                          live=getattr(ctx, "live", None))
+                          settings.finetune, max_length, out_dir, ctx.device, live=getattr(ctx, "live", None))
         model_labels = list(ctx.label_names)
         log.info("Best epoch %d, validation macro-F1 %.4f", report["best_epoch"], report["best_validation_macro_f1"])
     else:
@@ -122,13 +120,13 @@ def fit(ctx, name: str, out_dir: Path) -> None:
         log.info("Using %s as it is (%s, from %s)", spec["name"], location, source)
         AutoModelForSequenceClassification.from_pretrained(str(location)).save_pretrained(str(out_dir))
         AutoTokenizer.from_pretrained(str(location)).save_pretrained(str(out_dir))
-    meta = {"mode": mode, "model": spec["name"], "hub_id": spec.get("hub_id"), "model_labels": model_labels,
+    meta = {"mode": settings.mode.value, "model": spec["name"], "hub_id": spec.get("hub_id"), "model_labels": model_labels,
             "dataset_labels": list(ctx.label_names), "map": mapping, "ignore": list(ignore), "max_length": max_length}
     (out_dir / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
 def run_pipeline(model_dir: Path, texts: Sequence[str], max_length: int, batch_size: int, device: str,
-                 progress: bool = True, engine: Mapping[str, Any] | None = None) -> tuple[np.ndarray, list[str]]:
+                 progress: bool = True, engine: schema.Engine | None = None) -> tuple[np.ndarray, list[str]]:
     """Probabilities (n, n_model_labels) in the model's label order, and those labels.
     Longest first in chunks of 8 batches (similar lengths pad little, a bar per chunk);
     engine=ray sends the same chunks to Ray Data actors (engine.py), so the same numbers."""
@@ -179,10 +177,10 @@ def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progres
     if meta["dataset_labels"] != list(ctx.label_names):
         raise LabelMappingError(f"{model_dir} was fit for labels {meta['dataset_labels']}, the data has "
                                 f"{list(ctx.label_names)}: rerun `dvc repro fit@{name}`")
-    batch_size = int(ctx.group(name).get("batch_size") or 32)  # speed only, not a result
+    batch_size = ctx.approach_settings(name, Settings).batch_size  # speed only, not a result
     texts = list(texts)
     probs, model_labels = run_pipeline(model_dir, texts, int(meta["max_length"]), batch_size, ctx.device, progress,
-                                       engine=check_engine(ctx.params.get("engine")))
+                                       engine=ctx.settings.engine)
     matrix = label_matrix(model_labels, meta["dataset_labels"], meta["map"], meta["ignore"])
     pred = argmax_prediction(map_scores(probs, matrix), "probability")
     pred.info = {"max_length": int(meta["max_length"]), "truncated_rows": truncated_rows(model_dir, texts, meta)}
@@ -205,4 +203,5 @@ def truncated_rows(model_dir: Path, texts: Sequence[str], meta: Mapping[str, Any
 def labelled(params: Mapping[str, Any], name: str) -> Labelled:
     """Fine-tuning learns from train and picks its epoch on validation; a pretrained model
     uses none of this dataset's labels."""
-    return Labelled(("train", "validation") if group(params, name).get("mode") == "finetune" else ())
+    settings = schema.typed(Settings, group(params, name), prefix=params["approaches"][name]["params"])
+    return Labelled(("train", "validation") if settings.mode is TaskSpecificMode.finetune else ())

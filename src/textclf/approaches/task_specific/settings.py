@@ -1,5 +1,6 @@
 """task_specific's settings (the `task_specific` group in params.yaml): types, allowed values and
-defaults, read typed by the approach (`ctx.approach_settings(name, Settings)`)."""
+defaults, read typed by the approach (`ctx.approach_settings(name, Settings)`). A default lives
+here or in conf/task_specific/, not in the code (and where both say one, they agree)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Dict, List, Optional
 
+from omegaconf import MISSING
+
 from textclf.core.settings import Embedder, ModelSpec
 
 
-class Precision(Enum):  # task_specific/finetune.PRECISIONS
+class Precision(Enum):  # the fine-tune's forward passes: fp32, or autocast to bf16 / fp16 (GPU, loss scaled)
     fp32 = "fp32"
     bf16 = "bf16"
     fp16 = "fp16"
@@ -24,15 +27,15 @@ class Labels:
 
 @dataclass
 class Finetune:
-    epochs: int = 3
-    patience: int = 1
+    epochs: int = 3  # a ceiling: see patience
+    patience: Optional[int] = 1  # stop after this many epochs without a better validation macro-F1; null: never
     lr: float = 5e-5
-    head_lr: float = 1e-2
+    head_lr: Optional[float] = 1e-2  # the new classification head's learning rate; null: lr
     batch_size: int = 32
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     eval_batch_size: int = 128
-    seed: int = 0
+    seed: int = MISSING  # conf/ holds it: ${seed}, the run's seed
     precision: Precision = Precision.fp32
 
 

@@ -23,10 +23,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from textclf.approaches.base import UNPARSEABLE, Labelled, Prediction
+from textclf.approaches.text2text.settings import Settings, Text2TextMode
+from textclf.core.context import predictions_dir
 
 log = logging.getLogger(__name__)
 
-MODES = ("generate", "score")
 META = "textclf.json"
 
 
@@ -71,12 +72,10 @@ def fit(ctx, name: str, out_dir: Path) -> None:
 
     from textclf.runtime.resolve import ModelNotFound, resolve
 
-    cfg = ctx.group(name)
-    if cfg.get("mode") not in MODES:
-        raise ValueError(f"{ctx.approach(name)['params']}.mode must be one of {MODES}, not {cfg.get('mode')!r}")
-    words = label_words_for(ctx.label_names, cfg.get("label_words"))
-    check_prompt(cfg["prompt"])
-    spec = cfg["model"]
+    settings = ctx.approach_settings(name, Settings)
+    words = label_words_for(ctx.label_names, settings.label_words)
+    check_prompt(settings.prompt)
+    spec = ctx.group(name)["model"]  # the model spec as written: an identity for resolve()
     try:
         location, source = resolve(spec)
     except ModelNotFound as exc:
@@ -87,9 +86,9 @@ def fit(ctx, name: str, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     AutoModelForSeq2SeqLM.from_pretrained(str(location)).save_pretrained(str(out_dir))
     AutoTokenizer.from_pretrained(str(location)).save_pretrained(str(out_dir))
-    meta = {"model": spec["name"], "hub_id": spec.get("hub_id"), "mode": cfg["mode"], "prompt": cfg["prompt"],
-            "label_words": words, "dataset_labels": list(ctx.label_names), "max_length": int(cfg["max_length"]),
-            "max_new_tokens": int(cfg["max_new_tokens"])}
+    meta = {"model": spec["name"], "hub_id": spec.get("hub_id"), "mode": settings.mode.value, "prompt": settings.prompt,
+            "label_words": words, "dataset_labels": list(ctx.label_names), "max_length": settings.max_length,
+            "max_new_tokens": settings.max_new_tokens}
     (out_dir / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
@@ -147,7 +146,7 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
     generated = (pred.info or {}).pop("generations", None)
     if generated is not None:
         # Raw outputs beside the predictions, so unparseable answers can be read.
-        raw = ctx.root / "predictions" / name / f"{split}.generations.jsonl"
+        raw = ctx.path(predictions_dir(name)) / f"{split}.generations.jsonl"
         raw.parent.mkdir(parents=True, exist_ok=True)
         raw.write_text("".join(json.dumps({"row": i, "generated": g, "pred": int(p)}) + "\n"
                                for i, (g, p) in enumerate(zip(generated, pred.pred))), encoding="utf-8")
@@ -167,7 +166,7 @@ def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progres
     if meta["dataset_labels"] != list(ctx.label_names):
         raise ValueError(f"{model_dir} was fit for labels {meta['dataset_labels']}, the data has "
                          f"{list(ctx.label_names)}: rerun `dvc repro fit@{name}`")
-    batch_size = int(ctx.group(name).get("batch_size") or 16)  # speed only
+    batch_size = ctx.approach_settings(name, Settings).batch_size  # speed only
     model, tok = load(model_dir, ctx.device)
     prompts = [meta["prompt"].replace("{text}", t) for t in texts]
     words = meta["label_words"]
@@ -176,7 +175,7 @@ def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progres
     # The prompt (question first) is cut to max_length tokens: how many lose their end.
     info = {"max_length": int(meta["max_length"]),
             "truncated_rows": count_truncated(tok, prompts, int(meta["max_length"]))}
-    if meta["mode"] == "score":
+    if Text2TextMode(meta["mode"]) is Text2TextMode.score:
         ll = label_loglik(model, tok, prompts, words, meta["max_length"], batch_size, ctx.device, progress)
         probs = np.exp(ll - ll.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
