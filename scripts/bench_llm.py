@@ -30,7 +30,7 @@ import yaml
 from textclf.data import prepare as data
 from textclf.approaches.llm.approach import build_conf, cache_for, collect, requests_for, send_all
 from textclf.approaches.llm import client
-from textclf.approaches.llm.server import LocalServer
+from textclf.approaches.llm.local_server import LocalServer
 from textclf.evaluation.metrics import classification_metrics
 from textclf.params import compose
 from textclf.runtime.resolve import resolve
@@ -65,7 +65,7 @@ class InProcess:
     def __init__(self, location: Path, cfg, logprobs: bool):
         from llama_cpp import Llama
 
-        from textclf.approaches.llm.serve import last_row_logprobs_class
+        from textclf.approaches.llm.server_app import last_row_logprobs_class
 
         srv = cfg["server"]
         cls = last_row_logprobs_class() if logprobs else Llama

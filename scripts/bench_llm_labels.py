@@ -21,7 +21,7 @@ import yaml
 
 from textclf.approaches.llm.approach import build_conf, collect, fit_texts, requests_for, send_all
 from textclf.approaches.llm import client
-from textclf.approaches.llm.server import LocalServer
+from textclf.approaches.llm.local_server import LocalServer
 from textclf.runtime.resolve import resolve
 
 PROMPTS = {"label_system": "You classify requests to a voice assistant by intent. Answer with exactly one intent, "

@@ -237,7 +237,7 @@ def test_top_k_orders_as_llama_cpp_python_does():
     (highest first, ties to the higher id) without sorting the vocabulary."""
     import numpy as np
 
-    from textclf.approaches.llm.serve import top_k
+    from textclf.approaches.llm.server_app import top_k
 
     rng = np.random.default_rng(0)
     for trial in range(300):
@@ -556,7 +556,7 @@ def test_local_model_at_a_base_url_is_cached_apart(tmp_path, monkeypatch):
     from contextlib import nullcontext
 
     from textclf.approaches.llm.approach import model_identity
-    from textclf.approaches.llm import server as server_mod
+    from textclf.approaches.llm import local_server as server_mod
 
     texts = ["a good film", "a bad film", "good good", "so bad"]
     local = ["llm=smollm2", f"llm.cache.dir={tmp_path / 'cache'}", "llm.retries.backoff=0.05"]

@@ -20,7 +20,7 @@ from textclf.approaches.llm.approach import build_conf, check_logprob_labels, co
 from textclf.approaches.llm import client
 from textclf.approaches.llm import budget
 from textclf.approaches.llm.cache import ResponseCache
-from textclf.approaches.llm.server import LocalServer
+from textclf.approaches.llm.local_server import LocalServer
 from textclf.runtime.resolve import resolve
 
 from llm_helpers import REPO, env, in_process, make_project, read_jsonl
@@ -126,7 +126,7 @@ def test_server_child_gets_no_secrets_and_its_log_is_cleaned(monkeypatch):
     """The llama.cpp child's environment (read from /proc) lacks the API key and the other
     secret-named variables, keeps the rest; its log is in LOG_DIR while it runs and removed
     after; a log left by a killed run (its pid gone) is removed at the next start."""
-    from textclf.approaches.llm import server
+    from textclf.approaches.llm import local_server
 
     monkeypatch.setenv("GROQ_API_KEY", "gsk-test-secret")
     monkeypatch.setenv("hf_token", "hf-test-secret")
@@ -134,8 +134,8 @@ def test_server_child_gets_no_secrets_and_its_log_is_cleaned(monkeypatch):
     monkeypatch.setenv("TEXTCLF_PLAIN_SETTING", "kept")
     gone = subprocess.Popen(["true"])
     gone.wait()
-    server.LOG_DIR.mkdir(parents=True, exist_ok=True)
-    stale = server.LOG_DIR / f"{gone.pid}-1.log"
+    local_server.LOG_DIR.mkdir(parents=True, exist_ok=True)
+    stale = local_server.LOG_DIR / f"{gone.pid}-1.log"
     stale.write_text("left by a SIGKILLed run")
     path, _ = resolve(smollm2_cfg()["model"])
     srv = LocalServer(path, n_threads=1, n_ctx=512)
@@ -143,7 +143,7 @@ def test_server_child_gets_no_secrets_and_its_log_is_cleaned(monkeypatch):
     try:
         environ = Path(f"/proc/{srv.proc.pid}/environ").read_bytes().split(b"\0")
         names = {e.split(b"=", 1)[0].decode() for e in environ if e}
-        logs = list(server.LOG_DIR.glob(f"{os.getpid()}-{srv.port}.log"))
+        logs = list(local_server.LOG_DIR.glob(f"{os.getpid()}-{srv.port}.log"))
         assert logs and not stale.exists()
     finally:
         srv.stop()
@@ -159,7 +159,7 @@ def test_server_start_skips_an_impostor_and_a_taken_port(monkeypatch):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     import threading
 
-    from textclf.approaches.llm import server
+    from textclf.approaches.llm import local_server
 
     class Impostor(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -177,8 +177,8 @@ def test_server_start_skips_an_impostor_and_a_taken_port(monkeypatch):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     taken = httpd.server_address[1]
     ports = iter([taken])
-    real_free_port = server.free_port
-    monkeypatch.setattr(server, "free_port", lambda host="127.0.0.1": next(ports, None) or real_free_port(host))
+    real_free_port = local_server.free_port
+    monkeypatch.setattr(local_server, "free_port", lambda host="127.0.0.1": next(ports, None) or real_free_port(host))
     path, _ = resolve(smollm2_cfg()["model"])
     try:
         with LocalServer(path, n_threads=1, n_ctx=512) as url:
@@ -314,7 +314,7 @@ def serve_children(pid: int) -> list[int]:
             cmd = (stat.parent / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue  # exited meanwhile
-        if ppid == pid and b"textclf.approaches.llm.serve" in cmd:
+        if ppid == pid and b"textclf.approaches.llm.server_app" in cmd:
             found.append(int(stat.parent.name))
     return found
 
@@ -347,7 +347,7 @@ def test_sigkill_of_the_stage_leaves_no_server_process_and_its_log_is_cleaned(tm
     """The predict stage (provider local, no base_url) starts its llama.cpp server; SIGKILL of
     the stage while the server answers: the server's pid is gone within seconds; the log it
     leaves (the stage could not remove it) is removed by the next start's clean_logs()."""
-    from textclf.approaches.llm import server
+    from textclf.approaches.llm import local_server
 
     texts = [f"review {i} {'good' if i % 2 else 'bad'}" for i in range(40)]
     proj = make_project(tmp_path, texts, ["llm=smollm2", "llm.server.n_threads=1", "llm.server.n_ctx=1024",
@@ -376,9 +376,9 @@ def test_sigkill_of_the_stage_leaves_no_server_process_and_its_log_is_cleaned(tm
         assert wait_for(lambda: gone(child[0]), 30, step=0.1), f"server pid {child[0]} outlived the SIGKILLed stage"
     finally:
         kill_leftovers(child)
-    log = server.LOG_DIR / f"{stage.pid}-{port}.log"
+    log = local_server.LOG_DIR / f"{stage.pid}-{port}.log"
     assert log.exists()  # left behind by the kill...
-    server.clean_logs()
+    local_server.clean_logs()
     assert not log.exists()  # ...and removed at the next start
 
 
@@ -387,7 +387,7 @@ def test_a_parent_killed_during_the_servers_imports_still_stops_it():
     read its parent's pid itself): the child, told the pid on its command line, exits instead
     of loading the model and serving forever as an orphan."""
     path, _ = resolve(smollm2_cfg()["model"])
-    code = ("import sys; from pathlib import Path; from textclf.approaches.llm.server import LocalServer; "
+    code = ("import sys; from pathlib import Path; from textclf.approaches.llm.local_server import LocalServer; "
             "LocalServer(Path(sys.argv[1]), n_threads=1, n_ctx=512).start()")
     parent = subprocess.Popen([sys.executable, "-c", code, str(path)], env=env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

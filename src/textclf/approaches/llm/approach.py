@@ -239,7 +239,7 @@ def endpoint(cfg: Mapping[str, Any], root: Path, needed: bool = True) -> Iterato
         yield cfg.get("base_url") or (GROQ_URL if cfg["provider"] == "groq" else None)
         return
     from textclf.runtime.resolve import resolve
-    from textclf.approaches.llm.server import LocalServer
+    from textclf.approaches.llm.local_server import LocalServer
 
     location, _ = resolve(cfg["model"])
     srv = cfg.get("server") or {}
