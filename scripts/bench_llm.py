@@ -28,9 +28,12 @@ from pathlib import Path
 import yaml
 
 from textclf.data import prepare as data
-from textclf.approaches.llm.approach import build_conf, cache_for, collect, requests_for, send_all
 from textclf.approaches.llm import client
-from textclf.approaches.llm.server import LocalServer
+from textclf.approaches.llm.approach import cache_for, collect, requests_for
+from textclf.approaches.llm.model_config import build_conf
+from textclf.approaches.llm.settings import read
+from textclf.approaches.llm.transport import send_all
+from textclf.approaches.llm.local_server import LocalServer
 from textclf.evaluation.metrics import classification_metrics
 from textclf.params import compose
 from textclf.runtime.resolve import resolve
@@ -43,15 +46,16 @@ def save(out: dict, path: str) -> None:
     Path(path).write_text(json.dumps(out, indent=2) + "\n")
 
 
-def throughput(cfg, labels, seed, texts, url, n: int) -> dict:
+def throughput(cfg, labels, texts, url, n: int) -> dict:
     """The same reviews at concurrency 1 and n, label mode, no cache."""
     mcfg = {**cfg, "mode": "label", "cache": {"enabled": False}}
-    conf = build_conf(mcfg, labels, None, seed)
+    conf = build_conf(read(mcfg), mcfg, labels, None)
     reqs = requests_for(conf, texts)
     speed = {}
     for c in (1, n):
         t0 = time.perf_counter()
-        send_all(mcfg, conf, reqs, url, "none", None, client.Policy.from_config({**mcfg, "concurrency": c}), desc=f"c={c}")
+        s = read({**mcfg, "concurrency": c})
+        send_all(s, conf, reqs, url, "none", None, client.Policy.from_settings(s), desc=f"c={c}")
         speed[c] = round(len(reqs) / (time.perf_counter() - t0), 3)
     return {"rows": len(reqs), "mode": "label", "reviews_per_s": speed, "ratio_N_over_1": round(speed[n] / speed[1], 3)}
 
@@ -65,7 +69,7 @@ class InProcess:
     def __init__(self, location: Path, cfg, logprobs: bool):
         from llama_cpp import Llama
 
-        from textclf.approaches.llm.serve import last_row_logprobs_class
+        from textclf.approaches.llm.server_app import last_row_logprobs_class
 
         srv = cfg["server"]
         cls = last_row_logprobs_class() if logprobs else Llama
@@ -89,16 +93,17 @@ class InProcess:
         return out
 
 
-def serving_paths(cfg, labels, seed, texts, location: Path, chunk: int = 25) -> dict:
+def serving_paths(cfg, labels, texts, location: Path, chunk: int = 25) -> dict:
     """reviews/s of two in-process baselines (the same replies, logprobs included; generation
     alone) and of the stage's path (groq SDK -> the local server, logprobs from the sampled
     rows), measured in turns of `chunk` reviews so that the machine's drift hits all alike;
     then the former path (llama-cpp-python's own logprobs, which need logits_all). Every path
     that returns logprobs must give identical replies."""
     mcfg = {**cfg, "mode": "logprob", "cache": {"enabled": False}}
-    conf = build_conf(mcfg, labels, None, seed)
+    conf = build_conf(read(mcfg), mcfg, labels, None)
     reqs = requests_for(conf, texts)
-    policy = client.Policy.from_config({**mcfg, "concurrency": 1})
+    s = read({**mcfg, "concurrency": 1})
+    policy = client.Policy.from_settings(s)
     srv = cfg["server"]
     res = {"rows": len(reqs), "chunk": chunk, "load_before": round(os.getloadavg()[0], 2)}
     secs = {"in_process": 0.0, "generation_only": 0.0, "stage": 0.0}
@@ -110,14 +115,14 @@ def serving_paths(cfg, labels, seed, texts, location: Path, chunk: int = 25) -> 
             for name, call in (("in_process", same), ("stage", None), ("generation_only", gen)):
                 t0 = time.perf_counter()
                 if call is None:
-                    got = [o.response for o in send_all(mcfg, conf, part, url, "none", None, policy, desc="stage")[0]]
+                    got = [o.response for o in send_all(s, conf, part, url, "none", None, policy, desc="stage")[0]]
                 else:
                     got = call(part)
                 secs[name] += time.perf_counter() - t0
                 replies[name] += got
     with LocalServer(location, n_threads=int(srv["n_threads"]), n_ctx=int(srv["n_ctx"]), library_logprobs=True) as url:
         t0 = time.perf_counter()
-        former = [o.response for o in send_all(mcfg, conf, reqs, url, "none", None, policy, desc="former")[0]]
+        former = [o.response for o in send_all(s, conf, reqs, url, "none", None, policy, desc="former")[0]]
         secs["library_logprobs"] = time.perf_counter() - t0
     for k, v in secs.items():
         res[f"{k}_reviews_per_s"] = round(len(reqs) / v, 3)
@@ -130,14 +135,15 @@ def serving_paths(cfg, labels, seed, texts, location: Path, chunk: int = 25) -> 
     return res
 
 
-def run_mode(cfg, mode, labels, seed, texts, gold, url, cache_dir: Path, concurrency: int) -> dict:
+def run_mode(cfg, mode, labels, texts, gold, url, cache_dir: Path, concurrency: int) -> dict:
     mcfg = {**cfg, "mode": mode, "cache": {"enabled": True, "dir": str(cache_dir / f"cache-{mode}")}}
-    conf = build_conf(mcfg, labels, None, seed)
+    conf = build_conf(read(mcfg), mcfg, labels, None)
     reqs = requests_for(conf, texts)
-    policy = client.Policy.from_config({**mcfg, "concurrency": concurrency})
-    cache = cache_for(mcfg)
+    s = read({**mcfg, "concurrency": concurrency})
+    policy = client.Policy.from_settings(s)
+    cache = cache_for(s)
     t0 = time.perf_counter()
-    outcomes, stats = send_all(mcfg, conf, reqs, url, "none", cache, policy, desc=mode)
+    outcomes, stats = send_all(s, conf, reqs, url, "none", cache, policy, desc=mode)
     wall = time.perf_counter() - t0
     cache.close()
     pred, _, failed, _, tokens = collect(conf, outcomes)
@@ -147,8 +153,8 @@ def run_mode(cfg, mode, labels, seed, texts, gold, url, cache_dir: Path, concurr
            "requests_per_s": round(stats.requests / wall, 3), "concurrency": concurrency, **tokens}
     if mode == "logprob":  # a fully cached rerun: same requests, the cache reopened
         t0 = time.perf_counter()
-        cache = cache_for(mcfg)
-        again, stats2 = send_all(mcfg, conf, reqs, url, "none", cache, policy, desc="cached")
+        cache = cache_for(s)
+        again, stats2 = send_all(s, conf, reqs, url, "none", cache, policy, desc="cached")
         cache.close()
         res["cached_rerun_s"] = round(time.perf_counter() - t0, 3)
         res["cached_rerun_requests"] = stats2.requests
@@ -180,7 +186,7 @@ def main() -> None:
     out = {"model": cfg["model"]["name"], "rows": len(texts), "cpu_count": os.cpu_count(),
            "load_before": os.getloadavg(), "modes": {}}
     if a.paths:
-        out["paths"] = serving_paths(cfg, labels, seed, texts[: a.paths], location)
+        out["paths"] = serving_paths(cfg, labels, texts[: a.paths], location)
         p = out["paths"]
         print(f"\n| path ({p['rows']} test reviews, logprob mode, concurrency 1) | reviews/s | x baseline |\n"
               f"|---|---|---|\n"
@@ -201,11 +207,11 @@ def main() -> None:
     # One server for every measurement below.
     with LocalServer(location, n_threads=int(cfg["server"]["n_threads"]), n_ctx=int(cfg["server"]["n_ctx"])) as url:
         if a.speed_rows:
-            out["throughput"] = throughput(cfg, labels, seed, texts[: a.speed_rows], url, a.concurrency)
+            out["throughput"] = throughput(cfg, labels, texts[: a.speed_rows], url, a.concurrency)
             print("throughput", json.dumps(out["throughput"]), flush=True)
             save(out, a.out)
         for mode in filter(None, a.modes.split(",")):
-            out["modes"][mode] = run_mode(cfg, mode, labels, seed, texts, gold, url, Path(a.cache_dir or tmp),
+            out["modes"][mode] = run_mode(cfg, mode, labels, texts, gold, url, Path(a.cache_dir or tmp),
                                           a.mode_concurrency)
             print(mode, json.dumps(out["modes"][mode]), flush=True)
             save(out, a.out)

@@ -15,13 +15,17 @@ import argparse
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
-from textclf.approaches.llm.approach import build_conf, collect, fit_texts, requests_for, send_all
 from textclf.approaches.llm import client
-from textclf.approaches.llm.server import LocalServer
+from textclf.approaches.llm.approach import collect, requests_for, truncate_texts
+from textclf.approaches.llm.model_config import build_conf
+from textclf.approaches.llm.settings import read
+from textclf.approaches.llm.transport import send_all
+from textclf.approaches.llm.local_server import LocalServer
 from textclf.runtime.resolve import resolve
 
 PROMPTS = {"label_system": "You classify requests to a voice assistant by intent. Answer with exactly one intent, "
@@ -41,20 +45,21 @@ def main() -> None:
     own = yaml.safe_load(Path(f"conf/llm/{a.llm}.yaml").read_text())
     own.pop("defaults")
     cfg = {**common, **own, "mode": "label" if a.free else a.mode, "constrained": not a.free,
-           "prompts": {**common["prompts"], **PROMPTS}}
+           "prompts": {**common["prompts"], "score_system": "", **PROMPTS}}  # score mode needs two labels
+    s = read(cfg)
     read = lambda split: [json.loads(line) for line in (Path(a.data) / f"{split}.jsonl").open()]  # noqa: E731
     train, rows = read("train"), read("test")[::a.stride][:a.rows]
     labels = sorted({r["label"] for r in train})
-    conf = build_conf(cfg, labels, ([r["text"] for r in train], [labels.index(r["label"]) for r in train]), 0)
+    conf = build_conf(s, cfg, labels, ([r["text"] for r in train], [labels.index(r["label"]) for r in train]))
     print(json.dumps({k: conf[k] for k in ("mode", "mode_requested", "mode_reason", "decoding", "truncation")}))
-    texts, cut = fit_texts(cfg, conf, [r["text"] for r in rows])
+    texts, cut = truncate_texts(cfg, conf, [r["text"] for r in rows])
     path, _ = resolve(cfg["model"])
     load_before = os.getloadavg()
     srv = cfg["server"]
     with LocalServer(path, n_threads=int(srv["n_threads"]), n_ctx=int(srv["n_ctx"])) as url:
         start = time.perf_counter()
-        outcomes, _ = send_all(cfg, conf, requests_for(conf, texts), url, "no-key-needed", None,
-                               client.Policy(timeout=300))
+        outcomes, _ = send_all(s, conf, requests_for(conf, texts), url, "no-key-needed", None,
+                               replace(client.Policy.from_settings(s), timeout=300))
         wall = time.perf_counter() - start
     pred, _, failed, reasons, tokens = collect(conf, outcomes)
     truth = [labels.index(r["label"]) for r in rows]

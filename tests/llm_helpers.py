@@ -115,6 +115,25 @@ class FaultServer:
             return [t for t, s in self.attempts if status is None or s == status]
 
 
+PROMPTS = {"label_system": "One of: {labels}", "score_system": "", "user": "R: {text}"}
+
+
+def llm_settings(raw: dict | None = None, **kw):
+    """The llm group typed (settings.read) from a few keys: provider local and toy prompts unless given."""
+    from textclf.approaches.llm.settings import read
+
+    return read({"provider": "local", "prompts": PROMPTS, **(raw or {}), **kw})
+
+
+def policy(**kw):
+    """client.Policy with the llm group's defaults, `kw` replacing some."""
+    from dataclasses import replace
+
+    from textclf.approaches.llm import client
+
+    return replace(client.Policy.from_settings(llm_settings()), **kw)
+
+
 def write_jsonl(path: Path, rows) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

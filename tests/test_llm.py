@@ -18,7 +18,7 @@ from textclf.approaches.llm.cache import ResponseCache, request_key
 
 from textclf.stages import predict as predict_stage
 
-from llm_helpers import FaultServer, env, in_process, make_project, read_jsonl, stage
+from llm_helpers import FaultServer, env, in_process, llm_settings, make_project, policy, read_jsonl, stage
 
 LABELS = ["negative", "positive"]
 
@@ -78,12 +78,12 @@ def test_retry_after_and_backoff():
     assert client.retry_after({"retry-after": "2"}) == 2.0
     assert client.retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
     assert client.retry_after({"retry-after": "soon"}) is None and client.retry_after({}) is None
-    policy = client.Policy(backoff=1.0, max_backoff=8.0)
+    pol = policy(backoff=1.0, max_backoff=8.0)
     rng = random.Random(0)
     for attempt, base in [(0, 1), (1, 2), (2, 4), (5, 8)]:
-        d = client.backoff_delay(attempt, policy, rng, None)
+        d = client.backoff_delay(attempt, pol, rng, None)
         assert base / 2 <= d <= base
-    assert client.backoff_delay(0, policy, rng, server_says=5.0) == 5.0  # Retry-After wins when longer
+    assert client.backoff_delay(0, pol, rng, server_says=5.0) == 5.0  # Retry-After wins when longer
 
 
 def test_rate_limiter_spaces_requests():
@@ -96,9 +96,9 @@ def test_rate_limiter_spaces_requests():
 
 def test_policy_rejects_nonsense():
     with pytest.raises(ValueError, match="concurrency"):
-        client.Policy.from_config({"concurrency": 0})
+        client.Policy.from_settings(llm_settings(concurrency=0))
     with pytest.raises(ValueError, match="max_backoff > 0"):
-        client.Policy.from_config({"retries": {"max_backoff": 0}})
+        client.Policy.from_settings(llm_settings(retries={"max_backoff": 0}))
 
 
 def test_cache_roundtrip_and_key(tmp_path):
@@ -237,7 +237,7 @@ def test_top_k_orders_as_llama_cpp_python_does():
     (highest first, ties to the higher id) without sorting the vocabulary."""
     import numpy as np
 
-    from textclf.approaches.llm.serve import top_k
+    from textclf.approaches.llm.server_app import top_k
 
     rng = np.random.default_rng(0)
     for trial in range(300):
@@ -310,31 +310,36 @@ def test_response_format_enumerates_the_labels():
 
 
 def test_logprob_falls_back_to_constrained_label_mode_only_when_allowed():
-    from textclf.approaches.llm.approach import choose_mode
+    from textclf.approaches.llm.model_config import choose_mode
+    from textclf.approaches.llm.settings import LlmMode
 
-    assert choose_mode("logprob", True, []) == ("logprob", None)
-    assert choose_mode("label", True, [("a", "b")]) == ("label", None)
-    mode, reason = choose_mode("logprob", True, [("alarm_query", "alarm_set")])
-    assert mode == "label" and "alarm_query" in reason and "constrained label mode" in reason
+    assert choose_mode(LlmMode.logprob, True, []) == (LlmMode.logprob, None)
+    assert choose_mode(LlmMode.label, True, [("a", "b")]) == (LlmMode.label, None)
+    mode, reason = choose_mode(LlmMode.logprob, True, [("alarm_query", "alarm_set")])
+    assert mode is LlmMode.label and "alarm_query" in reason and "constrained label mode" in reason
     with pytest.raises(ValueError, match="llm.constrained=true"):
-        choose_mode("logprob", False, [("alarm_query", "alarm_set")])
+        choose_mode(LlmMode.logprob, False, [("alarm_query", "alarm_set")])
 
 
 def test_build_conf_records_fallback_constraint_and_budget(monkeypatch, caplog):
     """build_conf with a stub model (no GGUF): the fallback, the grammar and the budget are in config.json."""
     import textclf.approaches.llm.approach as llm
-    from textclf.approaches.llm import budget
+    from textclf.approaches.llm import budget, model_config
 
-    monkeypatch.setattr(llm, "model_identity", lambda cfg: ({"provider": "local", "name": "m", "sha256": "s"}, "p"))
-    monkeypatch.setattr(llm, "shared_first_token_labels", lambda path, names: [("alarm_query", "alarm_set")])
-    monkeypatch.setattr(llm, "counter_for", lambda cfg, location, trunc: budget.CharEstimate(1.0, per_message=0))
+    monkeypatch.setattr(model_config, "model_identity", lambda s, raw: ({"provider": "local", "name": "m", "sha256": "s"}, "p"))
+    monkeypatch.setattr(model_config, "shared_first_token_labels", lambda path, names: [("alarm_query", "alarm_set")])
+    monkeypatch.setattr(model_config, "counter_for", lambda location, trunc: budget.CharEstimate(1.0, per_message=0))
     cfg = {"provider": "local", "mode": "logprob", "constrained": True, "max_text_tokens": None,
            "prompts": {"label_system": "One of: {labels}", "score_system": "", "user": "R: {text}"},
            "decoding": {"temperature": 0.0, "max_tokens": 5, "seed": 0, "top_logprobs": 10},
            "few_shot": {"k": 0}, "server": {"n_ctx": 400}}
     labels = ["alarm_query", "alarm_set", "weather_query"]
+
+    def build_conf(raw):
+        return model_config.build_conf(llm_settings(raw), raw, labels, None)
+
     with caplog.at_level("WARNING"):
-        conf = llm.build_conf(cfg, labels, None, 0)
+        conf = build_conf(cfg)
     assert conf["mode"] == "label" and conf["mode_requested"] == "logprob" and "alarm_query" in conf["mode_reason"]
     assert "constrained label mode" in caplog.text
     assert conf["constraint"] == {"kind": "grammar", "grammar": prompts.label_grammar(labels)}
@@ -346,10 +351,10 @@ def test_build_conf_records_fallback_constraint_and_budget(monkeypatch, caplog):
     assert req["constraint"] == conf["constraint"]
     # Without the constraint the same request has another cache key.
     assert request_key(req) != request_key({k: v for k, v in req.items() if k != "constraint"})
-    with pytest.raises(ValueError, match="constrained must be true or false"):
-        llm.build_conf({**cfg, "constrained": None}, labels, None, 0)
+    with pytest.raises(ValueError, match="llm.constrained"):  # the schema's check (ParamsError)
+        build_conf({**cfg, "constrained": None})
     # Unconstrained label mode: no constraint key at all (requests as before this setting existed).
-    conf = llm.build_conf({**cfg, "mode": "label", "constrained": False}, labels, None, 0)
+    conf = build_conf({**cfg, "mode": "label", "constrained": False})
     assert conf["constraint"] is None and "constraint" not in llm.requests_for(conf, ["t"])[0]
     assert conf["decoding"]["max_tokens"] == 5
 
@@ -383,8 +388,8 @@ def test_char_estimate_and_plan_cut_long_shots_and_keep_short_texts():
     est = budget.CharEstimate(2.0, per_message=4)
     assert est.count("abcde") == 3 and est.truncate("abcdefgh", 2) == "abcd" and est.truncate("ab", 2) == "ab"
     short, long_ = "a short text", "x" * 10_000
-    assert budget.fit_text(est, short, 100) == (short, False)
-    assert budget.fit_text(est, long_, 100) == ("x" * 200, True)
+    assert budget.truncate_text(est, short, 100) == (short, False)
+    assert budget.truncate_text(est, long_, 100) == ("x" * 200, True)
 
     def render(text, shots):
         msgs = [{"role": "system", "content": "sys"}]
@@ -409,11 +414,13 @@ def test_char_estimate_and_plan_cut_long_shots_and_keep_short_texts():
 def test_budget_settings_are_checked():
     from textclf.approaches.llm import budget
 
-    assert budget.settings({"provider": "local", "server": {"n_ctx": 2048}, "max_text_tokens": None})["n_ctx"] == 2048
+    assert budget.settings(llm_settings(server={"n_ctx": 2048}, max_text_tokens=None))["n_ctx"] == 2048
     with pytest.raises(ValueError, match="max_text_tokens"):
-        budget.settings({"provider": "local", "server": {"n_ctx": 2048}, "max_text_tokens": 3})
+        budget.settings(llm_settings(server={"n_ctx": 2048}, max_text_tokens=3))
     with pytest.raises(ValueError, match="context_tokens"):
-        budget.settings({"provider": "groq", "max_text_tokens": None})
+        budget.settings(llm_settings(provider="groq", max_text_tokens=None))
+    with pytest.raises(ValueError, match="llm.max_text_tokens"):  # not an integer: the schema refuses it
+        llm_settings(max_text_tokens="many")
 
 
 def test_groq_request_shape_structured_output_and_long_text_estimate(tmp_path):
@@ -465,8 +472,7 @@ def test_retry_after_is_capped_at_max_backoff(tmp_path, monkeypatch, caplog):
     assert json.loads((proj / "metrics/llm.json").read_text())["details"]["test"]["answered"] == 2
     assert took < 15 and max(asked) <= 0.5, (took, asked)
     assert "the server asked for 3600 s (Retry-After), waiting 0.50 s" in caplog.text
-    policy = client.Policy(backoff=1.0, max_backoff=2.0)
-    assert client.backoff_delay(0, policy, random.Random(0), server_says=3600.0) == 2.0
+    assert client.backoff_delay(0, policy(backoff=1.0, max_backoff=2.0), random.Random(0), server_says=3600.0) == 2.0
 
 
 def test_a_cache_error_stops_the_run_without_sending_the_queue(tmp_path, monkeypatch):
@@ -511,9 +517,8 @@ def test_ctrl_c_cancels_the_queued_requests():
         return NS(choices=[NS(message=NS(content="positive"), logprobs=None)], usage=None)
 
     reqs = [{"model": "m", "decoding": {}, "messages": f"row {i}"} for i in range(40)]
-    policy = client.Policy(concurrency=2, backoff=0.01)
     with pytest.raises(KeyboardInterrupt):
-        client.run(reqs, send, None, policy)
+        client.run(reqs, send, None, policy(concurrency=2, backoff=0.01))
     time.sleep(0.5)
     assert 3 <= len(sent) <= 2 + 3, len(sent)
 
@@ -555,8 +560,8 @@ def test_local_model_at_a_base_url_is_cached_apart(tmp_path, monkeypatch):
     former one (the default run's keys unchanged)."""
     from contextlib import nullcontext
 
-    from textclf.approaches.llm.approach import model_identity
-    from textclf.approaches.llm import server as server_mod
+    from textclf.approaches.llm import local_server as server_mod
+    from textclf.approaches.llm.model_config import model_identity
 
     texts = ["a good film", "a bad film", "good good", "so bad"]
     local = ["llm=smollm2", f"llm.cache.dir={tmp_path / 'cache'}", "llm.retries.backoff=0.05"]
@@ -579,7 +584,7 @@ def test_local_model_at_a_base_url_is_cached_apart(tmp_path, monkeypatch):
     from test_llm_server import smollm2_cfg
 
     cfg = smollm2_cfg()
-    assert sorted(model_identity({**cfg, "base_url": None})[0]) == ["name", "provider", "sha256"]
+    assert sorted(model_identity(llm_settings(cfg, base_url=None), cfg)[0]) == ["name", "provider", "sha256"]
 
 
 def test_cache_garbage_newer_and_legacy_files(tmp_path):
@@ -639,7 +644,7 @@ def test_a_garbage_cache_file_stops_the_stage_naming_it(tmp_path):
 @pytest.mark.parametrize("url", ["https://api.groq.com", "https://example.com:8443/x", "http://127.0.0.1:8000",
                                  "http://127.9.9.9", "http://[::1]:8080", "http://localhost:1", "HTTP://LOCALHOST:2"])
 def test_base_url_accepted(url):
-    from textclf.approaches.llm.approach import check_base_url
+    from textclf.approaches.llm.policy import check_base_url
 
     check_base_url(url)
 
@@ -648,25 +653,29 @@ def test_base_url_accepted(url):
                                  "http://localhost.evil.example", "http://127.0.0.1.nip.io", "ftp://127.0.0.1",
                                  "127.0.0.1:8000", "https://", "file:///etc/passwd"])
 def test_base_url_refused(url):
-    from textclf.approaches.llm.approach import check_base_url
+    from textclf.approaches.llm.policy import check_base_url
 
     with pytest.raises(ValueError, match="https://"):
         check_base_url(url)
 
 
 def test_hostile_base_url_and_key_variable_are_refused_at_fit(tmp_path, monkeypatch):
-    from textclf.approaches.llm.approach import api_key
+    from textclf.approaches.llm.policy import api_key
+
+    def groq(**kw):
+        return llm_settings(provider="groq", **kw)
 
     with pytest.raises(ValueError, match="llm.base_url='http://example.com'"):
         make_project(tmp_path / "a", ["x"], [*FAST, "llm.base_url=http://example.com"])
-    with pytest.raises(ValueError, match="api_key_env='AWS_SECRET_ACCESS_KEY'.*GROQ_API_KEY or TEXTCLF_LLM_API_KEY"):
+    # The schema's KeyVar refuses it (at compose and wherever the group is read).
+    with pytest.raises(ValueError, match="api_key_env.*'AWS_SECRET_ACCESS_KEY'.*GROQ_API_KEY, TEXTCLF_LLM_API_KEY"):
         make_project(tmp_path / "b", ["x"], [*FAST, "llm.api_key_env=AWS_SECRET_ACCESS_KEY"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
     with pytest.raises(ValueError, match="api_key_env"):
-        api_key({"provider": "groq", "api_key_env": "AWS_SECRET_ACCESS_KEY"}, tmp_path)
+        api_key(groq(api_key_env="AWS_SECRET_ACCESS_KEY"), tmp_path)
     monkeypatch.setenv("TEXTCLF_LLM_API_KEY", "other-key")
-    assert api_key({"provider": "groq", "api_key_env": "TEXTCLF_LLM_API_KEY"}, tmp_path) == "other-key"
-    assert api_key({"provider": "groq", "api_key_env": "GROQ_API_KEY"}, tmp_path) == "test-key-not-secret"
+    assert api_key(groq(api_key_env="TEXTCLF_LLM_API_KEY"), tmp_path) == "other-key"
+    assert api_key(groq(api_key_env="GROQ_API_KEY"), tmp_path) == "test-key-not-secret"
 
 
 def test_the_groq_key_is_only_sent_to_groqs_host(tmp_path, monkeypatch):
@@ -676,18 +685,22 @@ def test_the_groq_key_is_only_sent_to_groqs_host(tmp_path, monkeypatch):
     so GROQ_BASE_URL in the environment cannot redirect the key."""
     import groq
 
-    from textclf.approaches.llm.approach import GROQ_URL, api_key, endpoint
+    from textclf.approaches.llm.policy import GROQ_URL, api_key
+    from textclf.approaches.llm.transport import endpoint
     from textclf.params import compose
+
+    def settings(**kw):
+        return llm_settings(**kw)
 
     monkeypatch.setenv("GROQ_API_KEY", "gsk-groq-only")
     monkeypatch.setenv("TEXTCLF_LLM_API_KEY", "key-for-the-other-server")
     for url in ("https://evil.example", "https://api.groq.com.evil.example/openai", "http://127.0.0.1:9"):
         with pytest.raises(ValueError, match="GROQ_API_KEY is only sent to api.groq.com.*TEXTCLF_LLM_API_KEY"):
-            api_key({"provider": "groq", "base_url": url}, tmp_path)
-        assert api_key({"provider": "groq", "base_url": url, "api_key_env": "TEXTCLF_LLM_API_KEY"},
+            api_key(settings(provider="groq", base_url=url), tmp_path)
+        assert api_key(settings(provider="groq", base_url=url, api_key_env="TEXTCLF_LLM_API_KEY"),
                        tmp_path) == "key-for-the-other-server"
-    assert api_key({"provider": "groq", "base_url": "https://api.groq.com"}, tmp_path) == "gsk-groq-only"
-    assert api_key({"provider": "local", "base_url": "https://evil.example"}, tmp_path) == "no-key-needed"
+    assert api_key(settings(provider="groq", base_url="https://api.groq.com"), tmp_path) == "gsk-groq-only"
+    assert api_key(settings(provider="local", base_url="https://evil.example"), tmp_path) == "no-key-needed"
 
     texts = ["a good film", "a bad film"]
     fake = [f for f in overrides("URL", tmp_path / "cache") if not f.startswith("llm.api_key_env")]
@@ -705,6 +718,6 @@ def test_the_groq_key_is_only_sent_to_groqs_host(tmp_path, monkeypatch):
         assert len(srv.auth) == 2
 
         monkeypatch.setenv("GROQ_BASE_URL", srv.url)  # read by the groq SDK when given no base_url
-        with endpoint({"provider": "groq", "base_url": None}, tmp_path) as url:
+        with endpoint(settings(provider="groq", base_url=None), {}) as url:
             assert url == GROQ_URL
             assert groq.Groq(api_key="k", base_url=url).base_url.host == "api.groq.com"

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from textclf.approaches.llm.approach import build_conf, check_logprob_labels, collect, fit_texts, requests_for, send_all
-from textclf.approaches.llm import client
-from textclf.approaches.llm import budget
+from textclf.approaches.llm import budget, client, model_config
+from textclf.approaches.llm.approach import collect, requests_for, truncate_texts
 from textclf.approaches.llm.cache import ResponseCache
-from textclf.approaches.llm.server import LocalServer
+from textclf.approaches.llm.local_server import LocalServer
+from textclf.approaches.llm.model_config import check_logprob_labels
+from textclf.approaches.llm.settings import read
+from textclf.approaches.llm.transport import send_all
 from textclf.runtime.resolve import resolve
 
 from llm_helpers import REPO, env, in_process, make_project, read_jsonl
@@ -36,6 +38,16 @@ def smollm2_cfg() -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         return yaml.safe_load(compose(REPO, ["llm=smollm2"], Path(tmp) / "params.yaml").read_text())["llm"]
+
+
+def build_conf(cfg: dict, labels: list[str], train=None) -> dict:
+    """config.json's content for the raw llm group `cfg`."""
+    return model_config.build_conf(read(cfg), cfg, labels, train)
+
+
+def send(cfg: dict, conf: dict, requests: list[dict], url: str, cache=None, policy=None):
+    s = read(cfg)
+    return send_all(s, conf, requests, url, "unused", cache, policy or client.Policy.from_settings(s))
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +78,11 @@ def test_modes_end_to_end_and_cached_rerun(smol, tmp_path, mode):
     texts = ["A wonderful, moving film.", "Boring and far too long.", "I loved every minute.", "A total mess."]
     train = (["An utterly charming, funny film.", "Dull, lifeless and much too long.", "A joy.", "A tedious mess."],
              [1, 0, 1, 0])
-    conf = build_conf(cfg, labels, train, 0)  # the profile's 2 few-shot examples come from here
+    conf = build_conf(cfg, labels, train)  # the profile's 2 few-shot examples come from here
     assert len(conf["shots"]) == 2 and {y for _, y in conf["shots"]} <= {0, 1}
     reqs = requests_for(conf, texts)
     cache = ResponseCache(tmp_path / "r.sqlite")
-    policy = client.Policy.from_config(cfg)
-    outcomes, stats = send_all(cfg, conf, reqs, url, "unused", cache, policy)
+    outcomes, stats = send(cfg, conf, reqs, url, cache)
     assert stats.requests == 4 and stats.cache_hits == 0 and all(o.response for o in outcomes)
     pred, scores, failed, reasons, tokens = collect(conf, outcomes)
     assert not failed and tokens["prompt_tokens"] > 0
@@ -81,7 +92,7 @@ def test_modes_end_to_end_and_cached_rerun(smol, tmp_path, mode):
         has = scores.sum(axis=1) > 0
         assert has.any() and scores[has].sum(axis=1) == pytest.approx(1.0)
         assert all(outcome.response["top_logprobs"] for outcome in outcomes)
-    again, stats2 = send_all(cfg, conf, reqs, url, "unused", cache, policy)
+    again, stats2 = send(cfg, conf, reqs, url, cache)
     assert stats2.requests == 0 and stats2.cache_hits == 4
     assert [o.response for o in again] == [o.response for o in outcomes]
 
@@ -126,7 +137,7 @@ def test_server_child_gets_no_secrets_and_its_log_is_cleaned(monkeypatch):
     """The llama.cpp child's environment (read from /proc) lacks the API key and the other
     secret-named variables, keeps the rest; its log is in LOG_DIR while it runs and removed
     after; a log left by a killed run (its pid gone) is removed at the next start."""
-    from textclf.approaches.llm import server
+    from textclf.approaches.llm import local_server
 
     monkeypatch.setenv("GROQ_API_KEY", "gsk-test-secret")
     monkeypatch.setenv("hf_token", "hf-test-secret")
@@ -134,8 +145,8 @@ def test_server_child_gets_no_secrets_and_its_log_is_cleaned(monkeypatch):
     monkeypatch.setenv("TEXTCLF_PLAIN_SETTING", "kept")
     gone = subprocess.Popen(["true"])
     gone.wait()
-    server.LOG_DIR.mkdir(parents=True, exist_ok=True)
-    stale = server.LOG_DIR / f"{gone.pid}-1.log"
+    local_server.LOG_DIR.mkdir(parents=True, exist_ok=True)
+    stale = local_server.LOG_DIR / f"{gone.pid}-1.log"
     stale.write_text("left by a SIGKILLed run")
     path, _ = resolve(smollm2_cfg()["model"])
     srv = LocalServer(path, n_threads=1, n_ctx=512)
@@ -143,7 +154,7 @@ def test_server_child_gets_no_secrets_and_its_log_is_cleaned(monkeypatch):
     try:
         environ = Path(f"/proc/{srv.proc.pid}/environ").read_bytes().split(b"\0")
         names = {e.split(b"=", 1)[0].decode() for e in environ if e}
-        logs = list(server.LOG_DIR.glob(f"{os.getpid()}-{srv.port}.log"))
+        logs = list(local_server.LOG_DIR.glob(f"{os.getpid()}-{srv.port}.log"))
         assert logs and not stale.exists()
     finally:
         srv.stop()
@@ -159,7 +170,7 @@ def test_server_start_skips_an_impostor_and_a_taken_port(monkeypatch):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     import threading
 
-    from textclf.approaches.llm import server
+    from textclf.approaches.llm import local_server
 
     class Impostor(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -177,8 +188,8 @@ def test_server_start_skips_an_impostor_and_a_taken_port(monkeypatch):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     taken = httpd.server_address[1]
     ports = iter([taken])
-    real_free_port = server.free_port
-    monkeypatch.setattr(server, "free_port", lambda host="127.0.0.1": next(ports, None) or real_free_port(host))
+    real_free_port = local_server.free_port
+    monkeypatch.setattr(local_server, "free_port", lambda host="127.0.0.1": next(ports, None) or real_free_port(host))
     path, _ = resolve(smollm2_cfg()["model"])
     try:
         with LocalServer(path, n_threads=1, n_ctx=512) as url:
@@ -212,22 +223,21 @@ def test_logprob_falls_back_to_constrained_label_mode_with_many_labels(smol, cap
     cfg = {**cfg, "mode": "logprob", "few_shot": {"k": 0}, "server": {**cfg["server"], "n_ctx": 1024}}
     assert len(MANY) >= 20
     with caplog.at_level("WARNING"):
-        conf = build_conf(cfg, MANY, None, 0)
+        conf = build_conf(cfg, MANY)
     assert conf["mode"] == "label" and conf["mode_requested"] == "logprob" and "alarm_query" in conf["mode_reason"]
     assert "constrained label mode used instead" in caplog.text
     assert conf["constraint"]["kind"] == "grammar" and '"say \\"hi\\""' in conf["constraint"]["grammar"]
-    policy = client.Policy.from_config(cfg)
-    outcomes, stats = send_all(cfg, conf, requests_for(conf, REQUESTS), url, "unused", None, policy)
+    outcomes, stats = send(cfg, conf, requests_for(conf, REQUESTS), url)
     pred, _, failed, reasons, _ = collect(conf, outcomes)
     replies = [o.response["text"] for o in outcomes]
     assert not failed and not reasons and all(r in MANY for r in replies), replies
     assert (pred >= 0).all() and [MANY[p] for p in pred] == replies
 
-    free = build_conf({**cfg, "mode": "label", "constrained": False}, MANY, None, 0)
-    outcomes, _ = send_all(cfg, free, requests_for(free, REQUESTS), url, "unused", None, policy)
+    free = build_conf({**cfg, "mode": "label", "constrained": False}, MANY)
+    outcomes, _ = send(cfg, free, requests_for(free, REQUESTS), url)
     assert any(o.response["text"] not in MANY for o in outcomes)  # what the grammar prevents
     with pytest.raises(ValueError, match="llm.constrained=true"):
-        build_conf({**cfg, "constrained": False}, MANY, None, 0)
+        build_conf({**cfg, "constrained": False}, MANY)
 
 
 def test_a_1mb_text_is_truncated_and_answered_by_the_real_server(smol, tmp_path):
@@ -250,13 +260,12 @@ def test_a_1mb_text_is_truncated_and_answered_by_the_real_server(smol, tmp_path)
     assert m["rows"] == 3 and m["failed"] == 0 and m["truncated_rows"] == 1 and m["unparseable"] == 0
     conf = json.loads((proj / "models/llm/config.json").read_text())
     assert conf["truncation"]["n_ctx"] == 1024 and 0 < conf["truncation"]["text_tokens"] < 1024
-    fitted, cut = fit_texts(cfg, conf, texts)
+    fitted, cut = truncate_texts(cfg, conf, texts)
     assert cut == 1 and fitted[:2] == texts[:2] and big.startswith(fitted[2]) and len(fitted[2]) < 10_000
     assert requests_for(conf, fitted)[:2] == requests_for(conf, texts[:2])
     # The cut text fills the context up to the reply and the margin (its reply comes from the cache).
     cache = ResponseCache(tmp_path / "cache" / "responses.sqlite")
-    (long_reply,), stats = send_all(cfg, conf, requests_for(conf, fitted[2:]), url, "unused", cache,
-                                    client.Policy.from_config(cfg))
+    (long_reply,), stats = send(cfg, conf, requests_for(conf, fitted[2:]), url, cache)
     assert stats.cache_hits == 1 and long_reply.response["text"] in ("negative", "positive")
     used, room = long_reply.response["usage"]["prompt_tokens"], 1024 - conf["decoding"]["max_tokens"]
     assert room - 2 * budget.MARGIN <= used <= room, (used, room)
@@ -314,7 +323,7 @@ def serve_children(pid: int) -> list[int]:
             cmd = (stat.parent / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue  # exited meanwhile
-        if ppid == pid and b"textclf.approaches.llm.serve" in cmd:
+        if ppid == pid and b"textclf.approaches.llm.server_app" in cmd:
             found.append(int(stat.parent.name))
     return found
 
@@ -347,7 +356,7 @@ def test_sigkill_of_the_stage_leaves_no_server_process_and_its_log_is_cleaned(tm
     """The predict stage (provider local, no base_url) starts its llama.cpp server; SIGKILL of
     the stage while the server answers: the server's pid is gone within seconds; the log it
     leaves (the stage could not remove it) is removed by the next start's clean_logs()."""
-    from textclf.approaches.llm import server
+    from textclf.approaches.llm import local_server
 
     texts = [f"review {i} {'good' if i % 2 else 'bad'}" for i in range(40)]
     proj = make_project(tmp_path, texts, ["llm=smollm2", "llm.server.n_threads=1", "llm.server.n_ctx=1024",
@@ -376,9 +385,9 @@ def test_sigkill_of_the_stage_leaves_no_server_process_and_its_log_is_cleaned(tm
         assert wait_for(lambda: gone(child[0]), 30, step=0.1), f"server pid {child[0]} outlived the SIGKILLed stage"
     finally:
         kill_leftovers(child)
-    log = server.LOG_DIR / f"{stage.pid}-{port}.log"
+    log = local_server.LOG_DIR / f"{stage.pid}-{port}.log"
     assert log.exists()  # left behind by the kill...
-    server.clean_logs()
+    local_server.clean_logs()
     assert not log.exists()  # ...and removed at the next start
 
 
@@ -387,7 +396,7 @@ def test_a_parent_killed_during_the_servers_imports_still_stops_it():
     read its parent's pid itself): the child, told the pid on its command line, exits instead
     of loading the model and serving forever as an orphan."""
     path, _ = resolve(smollm2_cfg()["model"])
-    code = ("import sys; from pathlib import Path; from textclf.approaches.llm.server import LocalServer; "
+    code = ("import sys; from pathlib import Path; from textclf.approaches.llm.local_server import LocalServer; "
             "LocalServer(Path(sys.argv[1]), n_threads=1, n_ctx=512).start()")
     parent = subprocess.Popen([sys.executable, "-c", code, str(path)], env=env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -9,7 +9,7 @@ Two counters, one interface (`count`, `truncate`, `prompt`):
 
 `plan` (at fit) turns n_ctx, the prompt without the text, the reply's max_tokens and a margin
 into the text's token budget, truncating the few-shot examples if they would not leave room;
-`fit_text` (at predict) cuts one text to that budget. A text within the budget is returned
+`truncate_text` (at predict) cuts one text to that budget. A text within the budget is returned
 unchanged, so short texts make exactly the requests they made before truncation existed."""
 
 from __future__ import annotations
@@ -17,13 +17,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
+
+from textclf.approaches.llm.settings import Provider, Settings
 
 # Tokens kept free beyond the reply's max_tokens: the text's tokens inside the prompt can
 # differ from its standalone count at the two seams ("Review: " + text + end of turn).
 MARGIN = 16
 # Below this many tokens for the text the classification is meaningless: refuse at fit.
 MIN_TEXT_TOKENS = 32
+# config.json's truncation.counter: how tokens are counted (recorded, so spelled once).
+VOCABULARY = "model vocabulary"
+CHARS_PER_TOKEN = "chars_per_token"
 
 
 class Counter(Protocol):
@@ -124,21 +129,21 @@ def plan(counter: Counter, render: Callable[[str, Sequence[tuple[str, int]]], li
     return budget, cut, n_cut
 
 
-def fit_text(counter: Counter, text: str, budget: int) -> tuple[str, bool]:
+def truncate_text(counter: Counter, text: str, budget: int) -> tuple[str, bool]:
     """(text cut to `budget` tokens keeping its start, whether it was cut)."""
     out = counter.truncate(text, budget)
     return out, out != text
 
 
-def settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def settings(s: Settings) -> dict[str, Any]:
     """The context and cap from params, checked: what decides how long texts are cut."""
-    cap = cfg.get("max_text_tokens")
-    if cap is not None and (not isinstance(cap, int) or cap < MIN_TEXT_TOKENS):
+    cap = s.max_text_tokens
+    if cap is not None and cap < MIN_TEXT_TOKENS:
         raise ValueError(f"llm.max_text_tokens must be null or an integer >= {MIN_TEXT_TOKENS}, not {cap!r}")
-    if cfg["provider"] == "local":
-        return {"counter": "model vocabulary", "n_ctx": int((cfg.get("server") or {})["n_ctx"]), "max_text_tokens": cap}
-    cpt, ctx = cfg.get("chars_per_token"), cfg.get("context_tokens")
-    if not cpt or not ctx:
+    if s.provider is Provider.local:
+        return {"counter": VOCABULARY, "n_ctx": s.server.n_ctx, "max_text_tokens": cap}
+    if not s.chars_per_token or not s.context_tokens:
         raise ValueError("llm.provider=groq: set llm.context_tokens (the API model's context window) and "
                          "llm.chars_per_token (the estimate used to cut long texts; conf/llm/groq.yaml has both)")
-    return {"counter": "chars_per_token", "chars_per_token": float(cpt), "n_ctx": int(ctx), "max_text_tokens": cap}
+    return {"counter": CHARS_PER_TOKEN, "chars_per_token": s.chars_per_token, "n_ctx": s.context_tokens,
+            "max_text_tokens": cap}

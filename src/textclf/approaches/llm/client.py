@@ -23,6 +23,7 @@ import groq
 from tqdm.auto import tqdm
 
 from textclf.approaches.llm.cache import ResponseCache, request_key
+from textclf.approaches.llm.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +39,21 @@ def quiet_http_logs() -> None:
 
 @dataclass
 class Policy:
-    """Operational settings: they change how fast rows arrive, never what they say."""
-    concurrency: int = 1
-    rpm: float | None = None  # requests per minute, None: unlimited
-    timeout: float = 60.0  # seconds per request
-    max_retries: int = 5
-    backoff: float = 1.0  # first retry waits about this long, doubling each time
-    max_backoff: float = 60.0
-    seed: int = 0  # jitter's random stream
+    """Operational settings: they change how fast rows arrive, never what they say. The values
+    come from the llm group (from_settings: its defaults are settings.py's and conf/'s)."""
+    concurrency: int
+    rpm: float | None  # requests per minute, None: unlimited
+    timeout: float  # seconds per request
+    max_retries: int
+    backoff: float  # first retry waits about this long, doubling each time
+    max_backoff: float
+    seed: int = 0  # jitter's random stream (not a setting)
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "Policy":
-        r = cfg.get("retries") or {}
-        p = cls(concurrency=int(cfg.get("concurrency", 1)), rpm=cfg.get("rpm"), timeout=float(cfg.get("timeout", 60)),
-                max_retries=int(r.get("max", 5)), backoff=float(r.get("backoff", 1.0)),
-                max_backoff=float(r.get("max_backoff", 60.0)))
+    def from_settings(cls, s: Settings) -> "Policy":
+        r = s.retries
+        p = cls(concurrency=s.concurrency, rpm=s.rpm, timeout=s.timeout, max_retries=r.max, backoff=r.backoff,
+                max_backoff=r.max_backoff)
         if (p.concurrency < 1 or (p.rpm is not None and p.rpm <= 0) or p.max_retries < 0 or p.timeout <= 0
                 or p.backoff < 0 or p.max_backoff <= 0):
             raise ValueError(f"llm: concurrency >= 1, rpm > 0 or null, retries.max >= 0, timeout > 0, "

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-MODES = ("label", "score", "logprob")
+from textclf.approaches.llm.settings import LlmMode
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,15 @@ def render(template: str, **values: Any) -> str:
         raise ValueError(f"prompt template uses {{{exc.args[0]}}}, available: {sorted(values)}") from None
 
 
-def build_messages(prompts: Mapping[str, str], mode: str, label_names: Sequence[str], text: str,
+def build_messages(prompts: Mapping[str, str], mode: LlmMode | str, label_names: Sequence[str], text: str,
                    shots: Sequence[tuple[str, int]] = (), positive: str | None = None) -> list[dict[str, str]]:
-    """Chat messages for one review: system, then few-shot user/assistant pairs, then the review."""
-    if mode not in MODES:
-        raise ValueError(f"llm.mode must be one of {MODES}, not {mode!r}")
-    kind = "score" if mode == "score" else "label"  # logprob mode asks the label question
+    """Chat messages for one review: system, then few-shot user/assistant pairs, then the review.
+    `mode`: a member, or its value as config.json records it."""
+    try:
+        mode = LlmMode(mode)
+    except ValueError:
+        raise ValueError(f"llm.mode must be one of {[m.value for m in LlmMode]}, not {mode!r}") from None
+    kind = "score" if mode is LlmMode.score else "label"  # logprob mode asks the label question
     values = {"labels": ", ".join(label_names), "positive": positive or label_names[-1]}
     msgs = [{"role": "system", "content": render(prompts[f"{kind}_system"], **values)}]
     for shot_text, shot_label in shots:

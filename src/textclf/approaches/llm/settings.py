@@ -1,12 +1,17 @@
-"""The chat-LLM approach's settings (the `llm` group in params.yaml)."""
+"""The chat-LLM approach's settings (the `llm` group in params.yaml): types, allowed values and
+defaults, read typed by the approach (`ctx.approach_settings(name, Settings)`). Defaults agree
+with conf/llm/common.yaml; what has none here (MISSING: the provider, the prompts) comes from conf/.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Dict, List, Optional
+from typing import Any, Mapping, Optional
 
-from textclf.core.settings import ModelSpec
+from omegaconf import MISSING
+
+from textclf.core.settings import ModelSpec, typed
 
 
 class LlmMode(Enum):
@@ -16,29 +21,36 @@ class LlmMode(Enum):
 
 
 class Provider(Enum):
-    local = "local"
-    groq = "groq"
+    local = "local"  # a GGUF model served by llama.cpp (started here, or at base_url)
+    groq = "groq"  # Groq's API, or a server answering /openai/v1 at base_url
+
+
+class KeyVar(Enum):
+    """The only variables (environment or .env) llm.api_key_env may name: params cannot point
+    the key reader at another secret, which would then be sent to base_url (policy.py)."""
+    GROQ_API_KEY = "GROQ_API_KEY"
+    TEXTCLF_LLM_API_KEY = "TEXTCLF_LLM_API_KEY"
 
 
 @dataclass
 class Prompts:
-    label_system: str = ""
-    score_system: str = ""
-    user: str = ""
+    label_system: str = MISSING
+    score_system: str = MISSING
+    user: str = MISSING
 
 
 @dataclass
 class Decoding:
     temperature: float = 0.0
     max_tokens: int = 5
-    seed: Optional[int] = None
+    seed: Optional[int] = 0
     top_logprobs: int = 10
 
 
 @dataclass
 class FewShot:
     k: int = 0
-    seed: int = 0
+    seed: int = 42
 
 
 @dataclass
@@ -70,7 +82,7 @@ class Price:
 
 @dataclass
 class Llm:
-    provider: Provider = Provider.local
+    provider: Provider = MISSING
     api_model: Optional[str] = None
     model: Optional[ModelSpec] = None
     mode: LlmMode = LlmMode.label
@@ -91,7 +103,12 @@ class Llm:
     retries: Retries = field(default_factory=Retries)
     cache: Cache = field(default_factory=Cache)
     price: Price = field(default_factory=Price)
-    api_key_env: str = "GROQ_API_KEY"
+    api_key_env: KeyVar = KeyVar.GROQ_API_KEY
 
 
 Settings = Llm
+
+
+def read(group: Mapping[str, Any], source: str = "params.yaml", prefix: str = "llm") -> Llm:
+    """The llm group (a mapping as written in params.yaml) typed: for code holding no Context."""
+    return typed(Llm, group, source, prefix)

@@ -1,4 +1,4 @@
-"""Start and stop a local llama.cpp server (see serve.py) on 127.0.0.1.
+"""Start and stop a local llama.cpp server (see server_app.py) on 127.0.0.1.
 
 The child gets the environment without secrets; it is ready when /v1/models lists the
 alias given to it (not whatever answers on the port); a port taken between picking it and
@@ -72,7 +72,7 @@ class LocalServer:
                  library_logprobs: bool = False, n_gpu_layers: int = 0):
         self.model_path, self.n_threads, self.n_ctx, self.alias = Path(model_path), n_threads, n_ctx, alias
         self.n_gpu_layers = n_gpu_layers  # layers offloaded to a GPU (needs a CUDA build of llama-cpp-python)
-        self.library_logprobs = library_logprobs  # the slower path (serve.py), for benchmarks
+        self.library_logprobs = library_logprobs  # the slower path (server_app.py), for benchmarks
         self.host, self.port, self.startup_timeout = host, port, startup_timeout
         self.proc: subprocess.Popen | None = None
         self._log = None
@@ -109,7 +109,7 @@ class LocalServer:
 
     def _start_once(self) -> str:
         self._log = (LOG_DIR / f"{os.getpid()}-{self.port}.log").open("w+")
-        cmd = [sys.executable, "-m", "textclf.approaches.llm.serve", "--model", str(self.model_path),
+        cmd = [sys.executable, "-m", "textclf.approaches.llm.server_app", "--model", str(self.model_path),
                "--host", self.host, "--port", str(self.port), "--n_threads", str(self.n_threads),
                "--n_ctx", str(self.n_ctx), "--model_alias", self.expect, "--n_gpu_layers", str(self.n_gpu_layers),
                "--parent_pid", str(os.getpid())]  # the child stops when this pid is gone, even during its imports

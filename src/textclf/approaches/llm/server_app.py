@@ -1,7 +1,7 @@
 """Run llama-cpp-python's OpenAI-compatible server with its routes also answering
 under /openai/v1, where the groq SDK posts ({base_url}/openai/v1/chat/completions):
 
-    python -m textclf.approaches.llm.serve --model F.gguf --port 8000 [--n_threads 2]
+    python -m textclf.approaches.llm.server_app --model F.gguf --port 8000 [--n_threads 2]
 
 Logprobs are computed from the rows sampling reads, not with `logits_all` (see
 LastRowLogprobs): same replies, about twice as fast per review on 2 CPU cores.
