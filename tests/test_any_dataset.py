@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import copy_project, run, write_jsonl, SHARED
+from helpers import copy_project, run, write_jsonl, SHARED
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, write_jsonl
+from helpers import REPO, write_jsonl
 from textclf.data.prepare import DataError
 from textclf.core.settings import ParamsError
 

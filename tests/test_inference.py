@@ -10,7 +10,7 @@ import tomllib
 import pytest
 import yaml
 
-from conftest import REPO, write_jsonl
+from helpers import REPO, write_jsonl
 from textclf.serving import cli
 from textclf.serving.inference import NotRun, OutputsMissing, StaleRun, leaf_diff, load
 

@@ -23,9 +23,8 @@ from textclf.approaches.llm.cache import ResponseCache
 from textclf.approaches.llm.server import LocalServer
 from textclf.runtime.resolve import resolve
 
-from llm_helpers import REPO, env, in_process, make_project, read_jsonl
-
-RT = (REPO.parent / "shared" / "data" / "rotten_tomatoes").resolve()
+from helpers import REPO, RT
+from llm_helpers import env, in_process, make_project, read_jsonl
 
 
 def smollm2_cfg() -> dict:

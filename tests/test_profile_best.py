@@ -2,7 +2,7 @@
 
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 from textclf.evaluation.ensemble import check_bases
 from textclf.params import check, compose
 from textclf.core.settings import validate

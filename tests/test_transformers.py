@@ -22,8 +22,8 @@ from textclf.data.prepared import write_prepared
 from textclf.stages import fit as fit_stage
 from textclf.stages import predict as predict_stage
 
-REPO = Path(__file__).resolve().parents[1]
-RT = (REPO.parent / "shared" / "data" / "rotten_tomatoes").resolve()
+from helpers import REPO, RT
+
 LABELS = ["negative", "positive"]
 WORDS = "a an the movie film was is great awful good bad fun dull plot acting and but not very".split()
 
