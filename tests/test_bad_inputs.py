@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from helpers import REPO, write_jsonl
-from textclf.data.prepare import DataError
 from textclf.core.settings import ParamsError
+from textclf.data.prepare import DataError
 
 CASES = {}
 

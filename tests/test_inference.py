@@ -4,7 +4,6 @@ does not exist, empty texts (as the data stage's policy says). The end-to-end eq
 pipeline's predictions is tests/test_predict_cli.py (slow)."""
 
 import importlib
-import json
 import tomllib
 
 import pytest

@@ -16,15 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import REPO, RT
+from llm_helpers import env, in_process, make_project, read_jsonl
+from textclf.approaches.llm import budget, client
 from textclf.approaches.llm.approach import build_conf, check_logprob_labels, collect, fit_texts, requests_for, send_all
-from textclf.approaches.llm import client
-from textclf.approaches.llm import budget
 from textclf.approaches.llm.cache import ResponseCache
 from textclf.approaches.llm.server import LocalServer
 from textclf.runtime.resolve import resolve
-
-from helpers import REPO, RT
-from llm_helpers import env, in_process, make_project, read_jsonl
 
 
 def smollm2_cfg() -> dict:

@@ -3,9 +3,9 @@
 import yaml
 
 from helpers import REPO
+from textclf.core.settings import validate
 from textclf.evaluation.ensemble import check_bases
 from textclf.params import check, compose
-from textclf.core.settings import validate
 
 
 def _compose(tmp_path, *overrides):

@@ -1,6 +1,5 @@
 import hashlib
 import os
-import sys
 import zipfile
 from pathlib import Path
 

@@ -3,10 +3,7 @@ T5 text-to-text. Models are built in the tests (tiny configs, tokenizers made he
 the packaged MiniLM's); they run through the real fit/predict stage entry points."""
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
+from helpers import REPO, RT
 from textclf.approaches.base import UNPARSEABLE
 from textclf.approaches.task_specific.approach import LabelMappingError, label_matrix, map_scores, run_pipeline
 from textclf.approaches.text2text import approach as text2text
@@ -21,8 +19,6 @@ from textclf.data.prepare import Split
 from textclf.data.prepared import write_prepared
 from textclf.stages import fit as fit_stage
 from textclf.stages import predict as predict_stage
-
-from helpers import REPO, RT
 
 LABELS = ["negative", "positive"]
 WORDS = "a an the movie film was is great awful good bad fun dull plot acting and but not very".split()
