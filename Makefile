@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # DVC stages call `python`: make it the venv's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup repro test params ci bench bench-llm clean-cache
+.PHONY: setup repro test lint params ci bench bench-llm clean-cache
 
 $(STAMP): pyproject.toml requirements-models.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,9 +33,13 @@ setup: $(STAMP)
 repro: setup
 	dvc repro
 
-## The test suite (includes an end-to-end `dvc repro` of the CI profile in a temp copy).
-test: setup $(RAY_STAMP)
+## The linter (rules in pyproject.toml), then the test suite (which includes an end-to-end
+## `dvc repro` of the CI profile in a temp copy).
+test: lint setup $(RAY_STAMP)
 	pytest
+
+lint: setup
+	ruff check src tests scripts
 
 ## Re-compose params.yaml from conf/: make params OVERRIDES="profile=ci embedder=minilm"
 params: setup

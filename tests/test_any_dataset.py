@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import copy_project, run, write_jsonl, SHARED
+from helpers import SHARED, copy_project, run, write_jsonl
 
 pytestmark = pytest.mark.slow
 

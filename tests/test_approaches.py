@@ -1,12 +1,11 @@
 import numpy as np
 import pytest
 
-from textclf.approaches.base import module_for
+from textclf.approaches.base import cosine_predict, module_for
 from textclf.approaches.centroid.approach import class_means
 from textclf.approaches.embed_lr.approach import build
 from textclf.approaches.embed_lr.settings import Settings as Classifier
 from textclf.approaches.label_desc.approach import descriptions_for
-from textclf.approaches.base import cosine_predict
 from textclf.core.settings import ParamsError, typed
 
 

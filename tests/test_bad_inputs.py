@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, write_jsonl
-from textclf.data.prepare import DataError
+from helpers import REPO, write_jsonl
 from textclf.core.settings import ParamsError
+from textclf.data.prepare import DataError
 
 CASES = {}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import git_env, ran_stages
+from helpers import git_env, ran_stages
 from textclf.report import plots
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import RT, write_jsonl
+from helpers import RT, write_jsonl
 from textclf.data.prepare import DataError, Split, prepare, stratified_take
 from textclf.data.prepared import read_split, write_prepared
 
@@ -103,7 +103,7 @@ def test_real_hwu64_mirror_with_its_one_file_config(tmp_path):
     """conf/data/hwu64.yaml (source, path, columns) over the defaults: 64 intents inferred."""
     import yaml
 
-    from conftest import REPO, SHARED_DATA
+    from helpers import REPO, SHARED_DATA
     from textclf.params import compose
 
     if not (SHARED_DATA / "hwu64").is_dir():  # the mirror is part of the test set-up, as for CI

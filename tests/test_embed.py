@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
+from test_resolve import MINILM
 from textclf.core.device import resolve_device
 from textclf.core.settings import Backend, typed
 from textclf.core.settings import Embedder as EmbedderSettings
 from textclf.runtime.embed import Embedder
 from textclf.runtime.resolve import resolve
-from test_resolve import MINILM
 
 TEXTS = ["a gorgeous, moving film", "tedious and far too long", "the cast is fine", "i hated every minute"]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,11 +18,10 @@ try:  # `make test` installs the extra: a missing Ray is a broken setup, not a s
 except ImportError:
     pytest.fail("engine=ray's tests need the [ray] extra: `make test`, or pip install -e '.[ray]'", pytrace=False)
 
-from conftest import run, stale_stages  # noqa: E402
-from textclf.runtime.embed import Embedder  # noqa: E402
-from textclf.runtime.engine import check_engine, map_batches, ray_runtime  # noqa: E402
+from helpers import REPO, run, stale_stages
+from textclf.runtime.embed import Embedder
+from textclf.runtime.engine import check_engine, map_batches, ray_runtime
 
-REPO = Path(__file__).resolve().parents[1]
 RAY = {"name": "ray", "actors": 2, "cpus_per_actor": 1, "num_cpus": 2}
 
 

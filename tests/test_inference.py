@@ -4,13 +4,12 @@ does not exist, empty texts (as the data stage's policy says). The end-to-end eq
 pipeline's predictions is tests/test_predict_cli.py (slow)."""
 
 import importlib
-import json
 import tomllib
 
 import pytest
 import yaml
 
-from conftest import REPO, write_jsonl
+from helpers import REPO, write_jsonl
 from textclf.serving import cli
 from textclf.serving.inference import NotRun, OutputsMissing, StaleRun, leaf_diff, load
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, write_jsonl
+from helpers import REPO, write_jsonl
 from textclf.approaches.label_desc import approach as label_desc
 from textclf.core.context import Context
 

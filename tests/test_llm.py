@@ -13,12 +13,10 @@ import time
 
 import pytest
 
+from llm_helpers import FaultServer, env, in_process, llm_settings, make_project, policy, read_jsonl, stage
 from textclf.approaches.llm import client, prompts
 from textclf.approaches.llm.cache import ResponseCache, request_key
-
 from textclf.stages import predict as predict_stage
-
-from llm_helpers import FaultServer, env, in_process, llm_settings, make_project, policy, read_jsonl, stage
 
 LABELS = ["negative", "positive"]
 

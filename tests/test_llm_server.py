@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import REPO, RT
+from llm_helpers import env, in_process, make_project, read_jsonl
 from textclf.approaches.llm import budget, client, model_config
 from textclf.approaches.llm.approach import collect, requests_for, truncate_texts
 from textclf.approaches.llm.cache import ResponseCache
@@ -24,10 +26,6 @@ from textclf.approaches.llm.model_config import check_logprob_labels
 from textclf.approaches.llm.settings import read
 from textclf.approaches.llm.transport import send_all
 from textclf.runtime.resolve import resolve
-
-from llm_helpers import REPO, env, in_process, make_project, read_jsonl
-
-RT = (REPO.parent / "shared" / "data" / "rotten_tomatoes").resolve()
 
 
 def smollm2_cfg() -> dict:

@@ -1,6 +1,6 @@
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 from textclf.params import compose
 
 

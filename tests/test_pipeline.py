@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import ran_stages, run, stale_stages
+from helpers import ran_stages, run, stale_stages
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run, write_jsonl
+from helpers import run, write_jsonl
 
 pytestmark = pytest.mark.slow
 

@@ -2,10 +2,10 @@
 
 import yaml
 
-from conftest import REPO
+from helpers import REPO
+from textclf.core.settings import shared, validate
 from textclf.evaluation.ensemble_inputs import check_bases
 from textclf.params import check, compose
-from textclf.core.settings import shared, validate
 
 
 def _compose(tmp_path, *overrides):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from configobj import ConfigObj
 
-from conftest import REPO, SHARED, ran_stages, run, stale_stages
+from helpers import REPO, SHARED, ran_stages, run, stale_stages
 
 pytestmark = pytest.mark.slow
 

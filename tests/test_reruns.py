@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import RT, ran_stages, run, stale_stages
+from helpers import RT, ran_stages, run, stale_stages
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,5 @@
 import hashlib
 import os
-import sys
 import zipfile
 from pathlib import Path
 
@@ -97,7 +96,7 @@ def test_identity_is_location_free(tmp_path):
 
 def test_real_mpnet_parts_assemble_with_upstream_hash():
     """The five all-mpnet-base-v2 part packages (requirements-models.txt) give the upstream weights."""
-    from conftest import REPO
+    from helpers import REPO
     import yaml
 
     spec = yaml.safe_load((REPO / "conf/embedder/mpnet.yaml").read_text())

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import REPO
 from imports import closure_files
 from textclf.approaches.base import KINDS, Approach, module_for
 
-REPO = Path(__file__).resolve().parents[1]
 # Model resolution (resolve.py, hub.py), truncation counts (tokens.py) and the batch-inference
 # engine (engine.py) are shared by every fit@/predict@: most approaches load a model and
 # tokenize through them, and the ones that do not (embed_lr, centroid) rerun in seconds.

@@ -3,10 +3,7 @@ T5 text-to-text. Models are built in the tests (tiny configs, tokenizers made he
 the packaged MiniLM's); they run through the real fit/predict stage entry points."""
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
+from helpers import REPO, RT
 from textclf.approaches.base import UNPARSEABLE
 from textclf.approaches.task_specific.approach import LabelMappingError, label_matrix, map_scores, run_pipeline
 from textclf.approaches.task_specific.settings import Finetune
@@ -25,8 +23,6 @@ from textclf.data.prepared import write_prepared
 from textclf.stages import fit as fit_stage
 from textclf.stages import predict as predict_stage
 
-REPO = Path(__file__).resolve().parents[1]
-RT = (REPO.parent / "shared" / "data" / "rotten_tomatoes").resolve()
 LABELS = ["negative", "positive"]
 WORDS = "a an the movie film was is great awful good bad fun dull plot acting and but not very".split()
 
