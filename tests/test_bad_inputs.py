@@ -320,7 +320,7 @@ def test_readme_table_lists_every_case():
 def test_every_conf_option_composes_valid_params(tmp_path):
     """Each option of each config group composes into params that pass the schema."""
     from textclf.params import compose
-    from textclf.core.settings import validate
+    from textclf.params import validate
 
     for group in ("data", "embedder", "llm", "task_specific", "profile", "device"):
         for f in sorted((REPO / "conf" / group).glob("*.yaml")):

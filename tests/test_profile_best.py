@@ -5,7 +5,7 @@ import yaml
 from conftest import REPO
 from textclf.evaluation.ensemble import check_bases
 from textclf.params import check, compose
-from textclf.core.settings import validate
+from textclf.params import validate
 
 
 def _compose(tmp_path, *overrides):

@@ -1,12 +1,16 @@
 """The shape of params.yaml as OmegaConf structured configs (dataclasses): types, allowed
 values and key names of every known group, checked before any stage does work.
 
+Only the shared groups live here: each approach's own group is typed by its
+`approaches/<kind>/settings.py`, so that editing one approach's settings reruns that approach
+alone (this module is a dependency of every stage). `textclf.params.validate` checks both.
+
 Why a check and not Hydra's ConfigStore in conf/'s defaults list: `dvc exp run -S` composes
 conf/ inside DVC's own process, where this module is never imported, so conf/ cannot name a
 schema registered from here; and `-S key=val` on an existing params.yaml bypasses Hydra
 altogether. So `python -m textclf.params` validates what it composed, and every stage
-validates params.yaml as it loads it (context.load_params): a wrong type, an unknown policy
-value or a misspelt key fails with the key's dotted name and what is allowed.
+validates the shared groups of params.yaml as it loads it (context.load_params): a wrong type,
+an unknown policy value or a misspelt key fails with the key's dotted name and what is allowed.
 
 Open-ended on purpose: `approaches.<name>` entries may name their own settings group
 (`params: mygroup`), which is then not checked here; everything else is closed.
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Any, Dict, List, Mapping, Optional, TypeVar
 
-from omegaconf import OmegaConf
+from omegaconf import II, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 
@@ -122,10 +126,10 @@ class Limits:
 
 
 @dataclass
-class Task:
-    instruction: str = ""
-    item: str = ""
-    item_label: str = ""
+class Task:  # the LLM prompts' wording: conf/data/defaults.yaml holds it (read only there)
+    instruction: Optional[str] = None
+    item: Optional[str] = None
+    item_label: Optional[str] = None
 
 
 @dataclass
@@ -150,9 +154,15 @@ class Data:
     on_cross_split_duplicate: DupPolicy = DupPolicy.drop
 
 
+class DeviceName(Enum):  # core.device.resolve_device
+    cpu = "cpu"
+    cuda = "cuda"
+    auto = "auto"
+
+
 @dataclass
 class Device:
-    name: str = "cpu"
+    name: DeviceName = DeviceName.cpu
     threads: Optional[int] = None
 
 
@@ -206,7 +216,7 @@ class Ensemble:
 @dataclass
 class Compare:
     bootstrap_resamples: int = 1000
-    seed: int = 0
+    seed: int = II("seed")  # the run's seed, as conf/compare says (${seed})
     rare_classes: int = 5
 
 
@@ -288,32 +298,21 @@ def lookup(params: Mapping[str, Any], dotted: str) -> Any:
 
 
 def shared(params: Mapping[str, Any], source: str = "params.yaml") -> Params:
-    """The shared groups of `params`, typed (Params). A top-level group an approach names as its own
-    settings (`approaches.<name>.params`) is that approach's: see `approach_groups`."""
+    """The shared groups of `params`, typed (Params). Any other top-level key is an approach's own
+    group (`approaches.<name>.params`, or a kind's group conf/ composes, e.g. text2text): typed when
+    that approach reads it (Context.approach_settings); `textclf.params.validate` checks them all."""
     if not isinstance(params, Mapping):
         raise ParamsError(f"{source}: expected a mapping of settings, found {type(params).__name__}")
-    approaches = params.get("approaches") or {}
-    own = {str(a.get("params", "")).split(".")[0] for a in approaches.values() if isinstance(a, Mapping)}
     known = {f.name for f in fields(Params)}
-    checked = {k: v for k, v in params.items() if k in known or k not in own}
-    return typed(Params, checked, source)
+    return typed(Params, {k: v for k, v in params.items() if k in known}, source)
 
 
 def approach_groups(params: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     """{approach name: (its settings key, its kind)} for approaches whose `params` names a group
     of their own rather than a shared one (data, seed, ...)."""
     known = {f.name for f in fields(Params)}
-    return {name: (str(a["params"]), str(a["kind"])) for name, a in (params.get("approaches") or {}).items()
+    entries = params.get("approaches")  # raw and not yet checked: shared() types it
+    entries = entries if isinstance(entries, Mapping) else {}
+    return {name: (str(a["params"]), str(a.get("kind"))) for name, a in entries.items()
             if isinstance(a, Mapping) and a.get("params") and str(a["params"]).split(".")[0] not in known}
 
-
-def validate(params: Any, source: str = "params.yaml") -> None:
-    """Raise ParamsError naming the first key of `params` (a dict) that breaks the schema: the shared
-    groups, and each approach's own group against its kind's settings class (approaches.base)."""
-    shared(params, source)
-    from textclf.approaches.base import settings_class
-
-    for name, (key, kind) in approach_groups(params).items():
-        schema = settings_class(kind)
-        if schema is not None:  # a custom kind without a settings module: its own business
-            typed(schema, lookup(params, key), source, key)
