@@ -125,10 +125,11 @@ def case_null_label(p):
 
 @case
 def case_unknown_label(p):
+    p.put("test", 1, {"text": "so-so", "label": "neutral"})
+    p.fails(r"test\.jsonl: row 2: label 'neutral' is not in")
+    # Splits are checked in the order train, validation, test: train's row is reported first.
     p.put("train", 3, {"text": "fine", "label": 7})
     error_then_drop(p, "unknown_label", "label 7 is not in data.label_names")
-    p.put("test", 1, {"text": "so-so", "label": "neutral"})
-    p.fails(r"test\.jsonl: row 2: label 'neutral' is not in", on_unknown_label="error")
 
 
 @case

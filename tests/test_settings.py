@@ -34,9 +34,9 @@ def composed(tmp_path_factory) -> dict[str, Any]:
 
 
 def schema_defaults(cls: type) -> dict[str, Any]:
-    """The defaults a settings dataclass gives each key (nested groups as dicts; interpolations such
-    as compare.seed's `${seed}` resolved within Params; enums as their values; MISSING as '???')."""
-    node = OmegaConf.to_container(OmegaConf.structured(cls), resolve=cls is schema.Params, throw_on_missing=False)
+    """The defaults a settings dataclass gives each key (nested groups as dicts, enums as their
+    values, MISSING as '???')."""
+    node = OmegaConf.to_container(OmegaConf.structured(cls), throw_on_missing=False)
     return _values(node)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Any, Dict, List, Mapping, Optional, TypeVar
 
-from omegaconf import II, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 
@@ -214,10 +214,10 @@ class Ensemble:
 
 
 @dataclass
-class Compare:
+class Compare:  # conf/compare/default.yaml
     bootstrap_resamples: int = 1000
-    seed: int = II("seed")  # the run's seed, as conf/compare says (${seed})
-    rare_classes: int = 5
+    seed: int = 42  # conf: ${seed}
+    rare_classes: int = 5  # the rarest classes' per-class table (0: none)
 
 
 @dataclass
