@@ -284,7 +284,8 @@ def case_params_unknown_policy(p):
     shutil.copytree(REPO / "conf", p.root / "conf")
     with pytest.raises(ParamsError, match=r"data\.on_empty_text: Invalid value 'dorp', expected one of \[error, drop\]"):
         compose_checked(p.root, ["data.on_empty_text=dorp"])
-    with pytest.raises(ParamsError, match=r"data\.on_cross_split_duplicate: Invalid value 'skip', expected one of \[error, drop, keep\]"):
+    with pytest.raises(ParamsError,
+                       match=r"data\.on_cross_split_duplicate: Invalid value 'skip', expected one of \[error, drop, keep\]"):
         compose_checked(p.root, ["data.on_cross_split_duplicate=skip"])
 
 

@@ -88,7 +88,8 @@ def infer_label_names(raw: Mapping[str, tuple[datasets.Dataset, str]], cfg: Data
         odd = sorted({type(v).__name__ for v in values if not isinstance(v, str)})
         raise DataError(f"Column {label_col!r} holds {odd} labels: set data.label_names, or store labels as strings.")
     if len(values) < 2:
-        raise DataError(f"Column {label_col!r} has {len(values)} distinct label(s) {sorted(values)}: a classifier needs two or more.")
+        raise DataError(f"Column {label_col!r} has {len(values)} distinct label(s) {sorted(values)}: "
+                        "a classifier needs two or more.")
     return sorted(values), "distinct strings"
 
 
@@ -142,7 +143,8 @@ def validate_split(ds: datasets.Dataset, split: str, origin: str, cfg: Data, rep
         problem = None
         if is_empty_text(text):
             problem, policy = "empty_text", cfg.on_empty_text
-            detail = (f"text {text!r} is of type {type(text).__name__}, not a string" if text is not None and not isinstance(text, str)
+            not_str = text is not None and not isinstance(text, str)
+            detail = (f"text {text!r} is of type {type(text).__name__}, not a string" if not_str
                       else f"empty or whitespace-only text {text!r}")
         elif raw is None:
             problem, policy = "null_label", cfg.on_null_label
