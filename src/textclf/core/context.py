@@ -30,10 +30,6 @@ TIMINGS = METRICS / "timings"
 TRAIN_LOGS = METRICS / "train"  # dvclive logs of fit@<name>
 
 
-DATA_METRICS = METRICS / "data.json"  # the data stage's report
-EMBED_METRICS = METRICS / "embed.json"  # texts cut to the embedder's token limit
-
-
 def metrics_path(name: str) -> Path:
     """metrics/<name>.json: an approach's or ensemble's test metrics (or data, embed, summary)."""
     return METRICS / f"{name}.json"
@@ -191,7 +187,7 @@ class Context:
 
 def group(params: dict[str, Any], name: str) -> dict[str, Any]:
     """`Context.group` for code that holds params but no Context (the summary's hooks)."""
-    key = schema.shared(params).approaches[name].params
+    key = params["approaches"][name]["params"]
     try:
         return schema.lookup(params, key)
     except KeyError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from textclf.core.context import DATA_METRICS, PREPARED, Context, setup_logging
+from textclf.core.context import PREPARED, Context, metrics_path, setup_logging
 from textclf.core.io import dump_json
 from textclf.data.prepare import prepare
 from textclf.data.prepared import write_prepared
@@ -22,7 +22,7 @@ def main() -> None:
     for split, counts in report.counts.items():
         log.info("%s: %s", split, ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     dump_json({"dataset": cfg.name, "source": report.source, "label_names_from": report.label_names_from,
-               "label_names": report.label_names, "splits": report.counts}, ctx.path(DATA_METRICS))
+               "label_names": report.label_names, "splits": report.counts}, ctx.path(metrics_path("data")))
 
 
 if __name__ == "__main__":

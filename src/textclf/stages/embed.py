@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from textclf.core.context import EMBED_METRICS, Context, embeddings_path, setup_logging, timing_path
+from textclf.core.context import Context, embeddings_path, metrics_path, setup_logging, timing_path
 from textclf.core.io import dump_json
 from textclf.core.settings import Backend
 from textclf.data.prepared import SPLITS
@@ -44,7 +44,7 @@ def main() -> None:
                         split, truncated[split]["truncated"], len(texts), limit, limit)
     dump_json(timings, ctx.path(timing_path("embed")))
     dump_json({"embedder": name, "backend": backend, "max_tokens": limit,
-               "splits": truncated}, ctx.path(EMBED_METRICS))
+               "splits": truncated}, ctx.path(metrics_path("embed")))
 
 
 if __name__ == "__main__":
