@@ -160,7 +160,7 @@ class Classifier:
 
     def __init__(self, ctx: Context, name: str):
         self.ctx, self.name = ctx, name
-        self.ensemble = name in ctx.settings.ensembles
+        self.ensemble = name in schema.shared(ctx.params).ensembles
         self.label_names = list(ctx.label_names)
 
     def __repr__(self) -> str:
