@@ -82,10 +82,9 @@ def main() -> None:
     if args.variant:
         return child(args)
 
+    import torch
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
-
-    import torch
 
     y_train = load_texts("train", args.train_rows)[1]
     y_test = load_texts("test", None)[1]

@@ -27,13 +27,13 @@ from pathlib import Path
 
 import yaml
 
-from textclf.data import prepare as data
 from textclf.approaches.llm import client
 from textclf.approaches.llm.approach import cache_for, collect, requests_for
+from textclf.approaches.llm.local_server import LocalServer
 from textclf.approaches.llm.model_config import build_conf
 from textclf.approaches.llm.settings import read
 from textclf.approaches.llm.transport import send_all
-from textclf.approaches.llm.local_server import LocalServer
+from textclf.data import prepare as data
 from textclf.evaluation.metrics import classification_metrics
 from textclf.params import compose
 from textclf.runtime.resolve import resolve

@@ -22,10 +22,10 @@ import yaml
 
 from textclf.approaches.llm import client
 from textclf.approaches.llm.approach import collect, requests_for, truncate_texts
+from textclf.approaches.llm.local_server import LocalServer
 from textclf.approaches.llm.model_config import build_conf
 from textclf.approaches.llm.settings import read
 from textclf.approaches.llm.transport import send_all
-from textclf.approaches.llm.local_server import LocalServer
 from textclf.runtime.resolve import resolve
 
 PROMPTS = {"label_system": "You classify requests to a voice assistant by intent. Answer with exactly one intent, "
@@ -47,8 +47,10 @@ def main() -> None:
     cfg = {**common, **own, "mode": "label" if a.free else a.mode, "constrained": not a.free,
            "prompts": {**common["prompts"], "score_system": "", **PROMPTS}}  # score mode needs two labels
     s = read(cfg)
-    read = lambda split: [json.loads(line) for line in (Path(a.data) / f"{split}.jsonl").open()]  # noqa: E731
-    train, rows = read("train"), read("test")[::a.stride][:a.rows]
+    def load(split):
+        return [json.loads(line) for line in (Path(a.data) / f"{split}.jsonl").open()]
+
+    train, rows = load("train"), load("test")[::a.stride][:a.rows]
     labels = sorted({r["label"] for r in train})
     conf = build_conf(s, cfg, labels, ([r["text"] for r in train], [labels.index(r["label"]) for r in train]))
     print(json.dumps({k: conf[k] for k in ("mode", "mode_requested", "mode_reason", "decoding", "truncation")}))

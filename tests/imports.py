@@ -8,7 +8,7 @@ module KINDS maps the approach's kind to."""
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "textclf"
@@ -27,7 +27,7 @@ def _parents(module: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
-@lru_cache(maxsize=None)
+@cache
 def direct_imports(src: Path, module: str) -> frozenset[str]:
     path = module_file(src, module)
     tree = ast.parse(path.read_text(), str(path))

@@ -102,7 +102,7 @@ class FaultServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "FaultServer":
+    def __enter__(self) -> FaultServer:
         self.thread.start()
         return self
 
@@ -151,7 +151,8 @@ def make_project(tmp: Path, test_texts: list[str], overrides: list[str]) -> Path
     write_jsonl(ds / "validation.jsonl", [{"text": f"val {i} {'good' if i % 2 else 'bad'}", "label": i % 2} for i in range(4)])
     write_jsonl(ds / "test.jsonl", [{"text": t, "label": lab(t)} for t in test_texts])
     from textclf.params import compose
-    from textclf.stages import data as data_stage, fit as fit_stage
+    from textclf.stages import data as data_stage
+    from textclf.stages import fit as fit_stage
 
     compose(proj, ["data.source=local", f"data.local_dir={ds}", "data.name=tiny", *overrides])
     in_process(proj, data_stage.main)

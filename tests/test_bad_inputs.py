@@ -125,10 +125,11 @@ def case_null_label(p):
 
 @case
 def case_unknown_label(p):
+    p.put("test", 1, {"text": "so-so", "label": "neutral"})
+    p.fails(r"test\.jsonl: row 2: label 'neutral' is not in")
+    # Splits are checked in the order train, validation, test: train's row is reported first.
     p.put("train", 3, {"text": "fine", "label": 7})
     error_then_drop(p, "unknown_label", "label 7 is not in data.label_names")
-    p.put("test", 1, {"text": "so-so", "label": "neutral"})
-    p.fails(r"test\.jsonl: row 2: label 'neutral' is not in", on_unknown_label="error")
 
 
 @case
@@ -283,7 +284,8 @@ def case_params_unknown_policy(p):
     shutil.copytree(REPO / "conf", p.root / "conf")
     with pytest.raises(ParamsError, match=r"data\.on_empty_text: Invalid value 'dorp', expected one of \[error, drop\]"):
         compose_checked(p.root, ["data.on_empty_text=dorp"])
-    with pytest.raises(ParamsError, match=r"data\.on_cross_split_duplicate: Invalid value 'skip', expected one of \[error, drop, keep\]"):
+    with pytest.raises(ParamsError,
+                       match=r"data\.on_cross_split_duplicate: Invalid value 'skip', expected one of \[error, drop, keep\]"):
         compose_checked(p.root, ["data.on_cross_split_duplicate=skip"])
 
 
@@ -319,8 +321,7 @@ def test_readme_table_lists_every_case():
 
 def test_every_conf_option_composes_valid_params(tmp_path):
     """Each option of each config group composes into params that pass the schema."""
-    from textclf.params import compose
-    from textclf.core.settings import validate
+    from textclf.params import compose, validate
 
     for group in ("data", "embedder", "llm", "task_specific", "profile", "device"):
         for f in sorted((REPO / "conf" / group).glob("*.yaml")):

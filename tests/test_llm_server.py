@@ -165,8 +165,8 @@ def test_server_child_gets_no_secrets_and_its_log_is_cleaned(monkeypatch):
 def test_server_start_skips_an_impostor_and_a_taken_port(monkeypatch):
     """The picked port is taken (by an HTTP server answering /v1/models with another model)
     before the child binds it: that server is not taken for ours, and a new port is picked."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from textclf.approaches.llm import local_server
 

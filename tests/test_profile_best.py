@@ -3,9 +3,9 @@
 import yaml
 
 from helpers import REPO
-from textclf.core.settings import shared, validate
+from textclf.core.settings import shared
 from textclf.evaluation.ensemble_inputs import check_bases
-from textclf.params import check, compose
+from textclf.params import check, compose, validate
 
 
 def _compose(tmp_path, *overrides):

@@ -65,8 +65,8 @@ def test_an_edit_to_an_approach_dirties_only_that_approach(repo):
         assert stale_stages(repo) == set(), name
 
 
-@pytest.mark.parametrize("rel", ["src/textclf/evaluation/metrics.py", "src/textclf/approaches/base.py",
-                                 "src/textclf/stages/predict.py", "src/textclf/report/summary.py"])
+@pytest.mark.parametrize("rel", ["src/textclf/approaches/base.py", "src/textclf/stages/predict.py",
+                                 "src/textclf/core/io.py", "src/textclf/data/prepared.py"])
 def test_an_edit_to_shared_code_dirties_what_uses_it(repo, rel):
     expected = stages_depending_on(repo, rel)
     assert expected, rel
@@ -77,6 +77,33 @@ def test_an_edit_to_shared_code_dirties_what_uses_it(repo, rel):
         restore()
     if rel.endswith("stages/predict.py"):  # every approach's predict@, no fit@
         assert {s.split("@")[0] for s in expected} == {"predict"}
+
+
+# Issue 19: a helper's place decides what reruns. Each edit must dirty exactly the stages listed
+# (checked twice: against dvc.yaml's declared deps, and against `dvc status` after the edit).
+@pytest.mark.parametrize("rel, what", [
+    # The summary's Markdown table: the summary alone (not the plots).
+    ("src/textclf/report/markdown.py", {"summary"}),
+    # A metric definition: what computes metrics (predict@, ensemble@; fit@ only where fit scores).
+    ("src/textclf/evaluation/metrics.py", None),
+    # One approach's settings schema: that approach alone.
+    ("src/textclf/approaches/llm/settings.py", {"fit@llm", "predict@llm"}),
+])
+def test_an_edit_reruns_only_what_uses_it(repo, rel, what):
+    names = set(yaml.safe_load((repo / "params.yaml").read_text())["approaches"])
+    expected = stages_depending_on(repo, rel)
+    if what is not None:
+        assert expected == what, (rel, expected)
+    else:
+        assert {f"predict@{n}" for n in names} <= expected, expected
+        # fit@ only where fit computes a metric: label_desc picks its descriptions by validation macro-F1.
+        assert {s for s in expected if not s.startswith(("predict@", "ensemble@"))} <= {"fit@label_desc"}, expected
+    restore = edited(repo, rel)
+    try:
+        assert stale_stages(repo) == expected, rel
+    finally:
+        restore()
+    assert stale_stages(repo) == set(), rel
 
 
 def test_an_edited_row_of_the_local_mirror_makes_data_stale(ci_run, tmp_path):

@@ -96,8 +96,9 @@ def test_identity_is_location_free(tmp_path):
 
 def test_real_mpnet_parts_assemble_with_upstream_hash():
     """The five all-mpnet-base-v2 part packages (requirements-models.txt) give the upstream weights."""
-    from helpers import REPO
     import yaml
+
+    from helpers import REPO
 
     spec = yaml.safe_load((REPO / "conf/embedder/mpnet.yaml").read_text())
     path, source = resolve(spec)

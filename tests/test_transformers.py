@@ -202,8 +202,6 @@ def typed_finetune(**ft) -> Finetune:
 def test_finetune_is_seeded_and_keeps_the_best_validation_epoch(tiny_3label, tmp_path):
     """Two runs with the same seed give byte-identical weights; the saved checkpoint is
     the epoch with the best validation macro-F1 and has the dataset's labels."""
-    import torch
-    from safetensors.torch import load_file
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from textclf.approaches.task_specific.finetune import finetune, predict_logits
@@ -386,9 +384,9 @@ T5_VOCAB = ["<pad>", "</s>", "<unk>", "is", "the", "following", "sentence", "pos
 def tiny_t5(tmp_path_factory):
     """Build a tiny T5 and its WordLevel tokenizer; `allow` (words) is all that generate
     may emit (suppress_tokens in its generation config), for exact parsing checks."""
+    import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
-    import torch
 
     vocab = {w: i for i, w in enumerate(dict.fromkeys(T5_VOCAB))}
     tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 UNPARSEABLE = -1  # a prediction that maps to no label (generative approaches)
 
-from textclf.core.registry import KINDS  # noqa: F401 - the registry, re-exported for callers
+# kind -> its package: `<package>.approach` is the module (the Approach interface), and
+# `<package>.settings` defines `Settings` when the kind has a settings group of its own.
+KINDS = {
+    "embed_lr": "textclf.approaches.embed_lr",
+    "centroid": "textclf.approaches.centroid",
+    "label_desc": "textclf.approaches.label_desc",
+    "task_specific": "textclf.approaches.task_specific",
+    "text2text": "textclf.approaches.text2text",
+    "llm": "textclf.approaches.llm",
+}
 
 
 @dataclass

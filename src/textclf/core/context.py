@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import numpy as np
 import yaml
 
-from textclf.data import prepared
 from textclf.core import settings as schema
+from textclf.data import prepared
 
 T = TypeVar("T")
 
@@ -44,13 +44,22 @@ def predictions_dir(name: str, ensemble: bool = False) -> Path:
     return (ENSEMBLES if ensemble else PREDICTIONS) / name
 
 
+def model_path(name: str) -> Path:
+    """models/<name>/: what fit@<name> (or ensemble@<name>) wrote."""
+    return MODELS / name
+
+
+def embeddings_path(split: str) -> Path:
+    return EMBEDDINGS / f"{split}.npy"
+
+
 def approach_names(params: dict[str, Any]) -> list[str]:
     """The configured approaches, in params order (the fit@/predict@ stages)."""
-    return list(params.get("approaches") or {})
+    return list(schema.shared(params).approaches)
 
 
 def ensemble_names(params: dict[str, Any]) -> list[str]:
-    return list(params.get("ensembles") or {})
+    return list(schema.shared(params).ensembles)
 # Where DVC runs queued experiments (`dvc exp run --queue`, `--temp`): <repo>/.dvc/tmp/exps/<tmp>/.
 EXP_TMP = Path(".dvc/tmp/exps")
 
@@ -97,7 +106,7 @@ def link_outside_paths(root: Path, paths: list[str | None]) -> None:
 def link_from_params(root: Path) -> None:
     """link_outside_paths for the paths params.yaml names (`make setup` runs it)."""
     if (root / "params.yaml").is_file():
-        link_outside_paths(root, [(load_params(root).get("data") or {}).get("local_dir")])
+        link_outside_paths(root, [schema.shared(load_params(root)).data.local_dir])
 
 
 @dataclass
@@ -106,14 +115,14 @@ class Context:
     params: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_cwd(cls) -> "Context":
+    def from_cwd(cls) -> Context:
         root = Path.cwd()
         link_from_params(root)
         return cls(root, load_params(root))
 
     @property
     def seed(self) -> int:
-        return int(self.params["seed"])
+        return self.settings.seed
 
     @cached_property
     def label_names(self) -> list[str]:
@@ -123,7 +132,7 @@ class Context:
         return prepared.read_split(self.root / PREPARED, name)
 
     def embeddings(self, name: str) -> np.ndarray:
-        path = self.root / EMBEDDINGS / f"{name}.npy"
+        path = self.path(embeddings_path(name))
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: run `dvc repro embed`")
         try:
@@ -135,8 +144,8 @@ class Context:
     def device(self) -> str:
         from textclf.core.device import resolve_device, set_threads
 
-        set_threads(self.params["device"].get("threads"))
-        return resolve_device(self.params["device"]["name"])
+        set_threads(self.settings.device.threads)
+        return resolve_device(self.settings.device.name)
 
     @cached_property
     def settings(self) -> schema.Params:
@@ -150,10 +159,10 @@ class Context:
         return schema.typed(cls, schema.lookup(self.params, key), "params.yaml", key)
 
     def approach(self, name: str) -> dict[str, Any]:
-        approaches = self.params.get("approaches") or {}
-        if name not in approaches:
-            raise KeyError(f"approach {name!r} is not configured; configured: {sorted(approaches)}")
-        return approaches[name]
+        """The raw entry `approaches.<name>` (typed: `ctx.settings.approaches[name]`)."""
+        if name not in self.settings.approaches:
+            raise KeyError(f"approach {name!r} is not configured; configured: {sorted(self.settings.approaches)}")
+        return self.params["approaches"][name]
 
     def group(self, name: str) -> dict[str, Any]:
         """The raw settings group an approach entry's `params` names (a dotted key, e.g. `llm`), as
@@ -161,7 +170,7 @@ class Context:
         return group(self.params, name)
 
     def model_dir(self, name: str) -> Path:
-        return self.root / MODELS / name
+        return self.path(model_path(name))
 
     def path(self, relative: Path) -> Path:
         """A path of this run: ctx.path(metrics_path("stack")), ctx.path(timing_path("fit", name))."""
@@ -169,16 +178,16 @@ class Context:
 
     @property
     def approach_names(self) -> list[str]:
-        return approach_names(self.params)
+        return list(self.settings.approaches)
 
     @property
     def ensemble_names(self) -> list[str]:
-        return ensemble_names(self.params)
+        return list(self.settings.ensembles)
 
 
 def group(params: dict[str, Any], name: str) -> dict[str, Any]:
     """`Context.group` for code that holds params but no Context (the summary's hooks)."""
-    key = (params.get("approaches") or {})[name]["params"]
+    key = params["approaches"][name]["params"]
     try:
         return schema.lookup(params, key)
     except KeyError:

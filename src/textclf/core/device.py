@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from textclf.core.settings import DeviceName
 
-def resolve_device(name: str) -> str:
+
+def resolve_device(name: DeviceName | str) -> str:
+    """"cpu" or "cuda" for device.name (a DeviceName, or its value: ValueError names the allowed ones)."""
     import torch
 
-    if name == "auto":
+    try:
+        name = DeviceName(name)
+    except ValueError:
+        *rest, last = [m.value for m in DeviceName]
+        raise ValueError(f"device.name must be {', '.join(rest)} or {last}, not {name!r}") from None
+    if name is DeviceName.auto:
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
+    if name is DeviceName.cuda and not torch.cuda.is_available():
         raise RuntimeError("device=cuda but torch sees no GPU: use device=cpu or device=auto")
-    if name not in {"cpu", "cuda"}:
-        raise ValueError(f"device.name must be cpu, cuda or auto, not {name!r}")
-    return name
+    return name.value
 
 
 def set_threads(threads: int | None) -> None:

@@ -1,12 +1,16 @@
 """The shape of params.yaml as OmegaConf structured configs (dataclasses): types, allowed
 values and key names of every known group, checked before any stage does work.
 
+Only the shared groups live here: each approach's own group is typed by its
+`approaches/<kind>/settings.py`, so that editing one approach's settings reruns that approach
+alone (this module is a dependency of every stage). `textclf.params.validate` checks both.
+
 Why a check and not Hydra's ConfigStore in conf/'s defaults list: `dvc exp run -S` composes
 conf/ inside DVC's own process, where this module is never imported, so conf/ cannot name a
 schema registered from here; and `-S key=val` on an existing params.yaml bypasses Hydra
 altogether. So `python -m textclf.params` validates what it composed, and every stage
-validates params.yaml as it loads it (context.load_params): a wrong type, an unknown policy
-value or a misspelt key fails with the key's dotted name and what is allowed.
+validates the shared groups of params.yaml as it loads it (context.load_params): a wrong type,
+an unknown policy value or a misspelt key fails with the key's dotted name and what is allowed.
 
 Open-ended on purpose: `approaches.<name>` entries may name their own settings group
 (`params: mygroup`), which is then not checked here; everything else is closed.
@@ -21,9 +25,6 @@ from typing import Any, Dict, List, Mapping, Optional, TypeVar
 
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
-
-from textclf.core.registry import GROUPS, KINDS
-
 
 T = TypeVar("T")
 
@@ -65,9 +66,11 @@ class PackageKind(Enum):
     file = "file"
 
 
-# The embedder's backend (runtime/embed.py). Built by name because OmegaConf matches a value to
-# a member by its NAME, and `onnx-int8` (what conf/ and -S spell) is not an identifier.
-Backend = Enum("Backend", [(v, v) for v in ("auto", "torch", "onnx", "onnx-int8")], module=__name__)
+class Backend(Enum):  # embed.BACKENDS
+    auto = "auto"
+    torch = "torch"
+    onnx = "onnx"
+    onnx_int8 = "onnx-int8"
 
 
 # ---------------------------------------------------------------- groups
@@ -122,10 +125,10 @@ class Limits:
 
 
 @dataclass
-class Task:
-    instruction: str = ""
-    item: str = ""
-    item_label: str = ""
+class Task:  # the LLM prompts' wording: conf/data/defaults.yaml holds it (read only there)
+    instruction: Optional[str] = None
+    item: Optional[str] = None
+    item_label: Optional[str] = None
 
 
 @dataclass
@@ -150,13 +153,19 @@ class Data:
     on_cross_split_duplicate: DupPolicy = DupPolicy.drop
 
 
+class DeviceName(Enum):  # core.device.resolve_device
+    cpu = "cpu"
+    cuda = "cuda"
+    auto = "auto"
+
+
 @dataclass
 class Device:
-    name: str = "cpu"
+    name: DeviceName = DeviceName.cpu
     threads: Optional[int] = None
 
 
-class EngineName(Enum):  # where batch inference runs (runtime/engine.py)
+class EngineName(Enum):  # engine.ENGINES
     local = "local"
     ray = "ray"
 
@@ -182,19 +191,19 @@ class Approach:
     select: Optional[str] = None
 
 
-class Scoring(Enum):  # the meta-classifier's C search (evaluation/ensemble_model.py), over all labels
+class Scoring(Enum):
     neg_log_loss = "neg_log_loss"
     f1_macro = "f1_macro"
 
 
-class Candidate(Enum):  # what may predict an ensemble's test rows (evaluation/ensemble.py)
+class Candidate(Enum):
     best_base = "best_base"
     average = "average"
     stack = "stack"
 
 
 @dataclass
-class Ensemble:  # ensembles.<name> (conf/ensemble/): bases, Cs and candidates are set there
+class Ensemble:
     bases: List[str] = field(default_factory=list)
     Cs: List[float] = field(default_factory=list)
     folds: int = 5
@@ -287,36 +296,22 @@ def lookup(params: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
-def own_groups(params: Mapping[str, Any]) -> set[str]:
-    """Top-level groups that hold an approach's own settings: each kind's group (core.registry) and
-    any other group an `approaches.<name>.params` names (a custom approach's)."""
-    known = {f.name for f in fields(Params)}
-    named = {str(a.get("params", "")).split(".")[0] for a in (params.get("approaches") or {}).values()
-             if isinstance(a, Mapping)}
-    return (set(GROUPS.values()) | named) - known
-
-
 def shared(params: Mapping[str, Any], source: str = "params.yaml") -> Params:
-    """The shared groups of `params`, typed (Params). An approach's own group is checked by the
-    approach when it reads it (Context.approach_settings), and all of them by `validate`."""
+    """The shared groups of `params`, typed (Params). Any other top-level key is an approach's own
+    group (`approaches.<name>.params`, or a kind's group conf/ composes, e.g. text2text): typed when
+    that approach reads it (Context.approach_settings); `textclf.params.validate` checks them all."""
     if not isinstance(params, Mapping):
         raise ParamsError(f"{source}: expected a mapping of settings, found {type(params).__name__}")
-    own = own_groups(params)
-    return typed(Params, {k: v for k, v in params.items() if k not in own}, source)
+    known = {f.name for f in fields(Params)}
+    return typed(Params, {k: v for k, v in params.items() if k in known}, source)
 
 
-def validate(params: Any, source: str = "params.yaml") -> None:
-    """Raise ParamsError naming the first key of `params` (a dict) that breaks the schema: the shared
-    groups, every kind's own group that params holds (used or not: t5's `text2text`), and each
-    approach entry's group, against its kind's settings class."""
-    shared(params, source)
-    from textclf.approaches.base import settings_class
+def approach_groups(params: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """{approach name: (its settings key, its kind)} for approaches whose `params` names a group
+    of their own rather than a shared one (data, seed, ...)."""
+    known = {f.name for f in fields(Params)}
+    entries = params.get("approaches")  # raw and not yet checked: shared() types it
+    entries = entries if isinstance(entries, Mapping) else {}
+    return {name: (str(a["params"]), str(a.get("kind"))) for name, a in entries.items()
+            if isinstance(a, Mapping) and a.get("params") and str(a["params"]).split(".")[0] not in known}
 
-    checks = {group: kind for kind, group in GROUPS.items() if group in params}
-    for a in (params.get("approaches") or {}).values():
-        if a.get("params") and a.get("kind") in KINDS and str(a["params"]).split(".")[0] in own_groups(params):
-            checks[str(a["params"])] = a["kind"]
-    for key, kind in checks.items():
-        schema = settings_class(kind)
-        if schema is not None:  # a kind reading only shared groups names one of those
-            typed(schema, lookup(params, key), source, key)

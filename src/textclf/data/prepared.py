@@ -1,7 +1,7 @@
 """The prepared splits every later stage reads: data/prepared/{train,validation,test}.jsonl
 (one {"text", "label"} object per line, labels as indices) and labels.json.
 
-Kept apart from data.py (loading and validation) so that stages which only read prepared
+Kept apart from load.py, validate.py and prepare.py so that stages which only read prepared
 data do not depend on the loader's code: an edit there reruns `data` alone, and what
 follows only if data/prepared changes.
 """
@@ -9,9 +9,10 @@ follows only if data/prepared changes.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -26,20 +26,27 @@ MiniLM bases on rotten_tomatoes).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import GridSearchCV
 
 from textclf.core.io import rounded
 from textclf.core.settings import Candidate, Ensemble
-from textclf.evaluation.ensemble_inputs import (EVAL_SPLIT, TRAIN_SPLIT, EnsembleError, Features, base_feature,
-                                                base_features, read_saved)
+from textclf.evaluation.ensemble_inputs import (
+    EVAL_SPLIT,
+    TRAIN_SPLIT,
+    EnsembleError,
+    Features,
+    base_feature,
+    base_features,
+    read_saved,
+)
 from textclf.evaluation.ensemble_model import build, fold_plan, full_proba, out_of_fold
 from textclf.evaluation.metrics import macro_f1
-
 
 # ------------------------------------------------ never worse than the best base (by design)
 #

@@ -6,9 +6,10 @@ probabilities), else a one-hot of its predicted label (all zeros for an unparsea
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

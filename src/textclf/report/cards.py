@@ -3,7 +3,8 @@ written in params.yaml, test macro-F1 with its interval, labelled rows used, cos
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import yaml
 

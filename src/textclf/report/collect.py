@@ -12,8 +12,9 @@ llm_<key>.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Union
 
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support

@@ -4,8 +4,9 @@ metrics/timings/: fit_<name>.json, predict_<name>.json and embed.json."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from textclf.core.context import EMBEDDINGS, timing_path
 from textclf.core.settings import Approach

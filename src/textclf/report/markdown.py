@@ -5,7 +5,8 @@ significance verdicts in words and the rarest classes' F1, from metrics/summary.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from textclf.core.context import Context
 from textclf.evaluation import compare

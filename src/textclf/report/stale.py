@@ -16,13 +16,23 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
-from textclf.core.context import (ENSEMBLES, METRICS, MODELS, PREDICTIONS, TIMINGS, TRAIN_LOGS, approach_names,
-                                  ensemble_names, load_params)
+from textclf.core.context import (
+    ENSEMBLES,
+    METRICS,
+    MODELS,
+    PREDICTIONS,
+    TIMINGS,
+    TRAIN_LOGS,
+    approach_names,
+    ensemble_names,
+    load_params,
+)
 
 # Folders with one entry per approach or ensemble (a folder each).
 PER_NAME_DIRS = (TRAIN_LOGS, PREDICTIONS, ENSEMBLES, MODELS)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class Embedder:
         self._ort = None
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any], device: str = "cpu") -> "Embedder":
+    def from_spec(cls, spec: Mapping[str, Any], device: str = "cpu") -> Embedder:
         """The embedder an `embedder` config names, resolved to local files (path, package or hub)."""
         from textclf.runtime.resolve import resolve
 

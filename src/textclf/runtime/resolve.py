@@ -23,8 +23,9 @@ import os
 import shutil
 import uuid
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from textclf.runtime.hub import hub_reachable
 

@@ -5,7 +5,7 @@ long-text dataset shows how much of it the models never saw."""
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from textclf.data.prepare import DataError, is_empty_text, read_file
-from textclf.serving.inference import InferenceError, find_root, load
 from textclf.core.context import load_params
+from textclf.core.settings import Policy, shared
+from textclf.data.load import read_file
+from textclf.data.validate import DataError, is_empty_text
+from textclf.serving.inference import InferenceError, find_root, load
 
 OUTPUT_FORMATS = (".jsonl", ".csv", ".parquet")
 PROGRESS_FROM = 100  # texts: a progress bar from this many on
@@ -82,11 +85,11 @@ def predict_command(args: argparse.Namespace) -> int:
     if args.output and Path(args.output).suffix not in OUTPUT_FORMATS:
         raise DataError(f"--output {args.output}: use one of {list(OUTPUT_FORMATS)}")
     root = find_root(Path(args.repo) if args.repo else None)
-    data_cfg = load_params(root).get("data") or {}
-    policy = args.on_empty_text or data_cfg.get("on_empty_text", "error")
-    raw, origin = read_texts(args, args.text_column or data_cfg.get("text_column", "text"))
+    data_cfg = shared(load_params(root)).data
+    policy = Policy(args.on_empty_text) if args.on_empty_text else data_cfg.on_empty_text
+    raw, origin = read_texts(args, args.text_column or data_cfg.text_column)
     bad = [i for i, t in enumerate(raw) if is_empty_text(t)]
-    if bad and policy == "error":
+    if bad and policy is Policy.error:
         raise DataError(f"{origin}: row {bad[0] + 1}: empty or whitespace-only text {raw[bad[0]]!r} "
                         f"({len(bad)} such rows). Fix the input or pass --on-empty-text drop to skip them "
                         "(kept in the output, unlabelled, and counted)")
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--text-column", help="the input file's text column (default: params.yaml's data.text_column)")
     p.add_argument("--output", "-o", help="write .jsonl, .csv or .parquet here (default: JSONL on stdout)")
     p.add_argument("--repo", help="the repository whose run to use (default: the one around the current folder)")
-    p.add_argument("--on-empty-text", choices=("error", "drop"),
+    p.add_argument("--on-empty-text", choices=[m.value for m in Policy],
                    help="empty texts: stop, or skip and count them (default: params.yaml's data.on_empty_text)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)

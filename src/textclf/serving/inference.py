@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import yaml
 
 from textclf.approaches.base import UNPARSEABLE, load_saved, module_for
-from textclf.core.context import EMBEDDER_ID, PREPARED, Context, load_params
+from textclf.core import settings as schema
+from textclf.core.context import EMBEDDER_ID, EMBEDDINGS, PREPARED, Context, load_params
 
 LABELS_FILE = "labels.json"  # data/prepared/labels.json: the label names, in index order
-
-EMBEDDINGS_INPUT = "data/embeddings"  # an approach whose `input` is this embeds new texts itself
 
 
 class InferenceError(RuntimeError):
@@ -75,12 +75,11 @@ def find_root(start: Path | None = None) -> Path:
 
 
 def _param(params: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = params
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return "<missing>"
-        node = node[part]
-    return node
+    """The raw value at a dotted key, as dvc.lock recorded it (`<missing>`: params.yaml lacks it)."""
+    try:
+        return schema.lookup(params, dotted)
+    except KeyError:
+        return "<missing>"
 
 
 def leaf_diff(recorded: Any, current: Any, key: str) -> list[tuple[str, Any, Any]]:
@@ -107,25 +106,25 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def stages_for(params: Mapping[str, Any], name: str) -> list[str]:
+def stages_for(settings: schema.Params, name: str) -> list[str]:
     """The dvc.lock stages whose outputs predicting with `name` reads."""
-    ensembles = params.get("ensembles") or {}
-    if name in ensembles:
-        return [f"ensemble@{name}"] + [s for b in ensembles[name]["bases"] for s in stages_for(params, b)]
-    spec = params["approaches"][name]
-    embeds = ["models", "embed"] if spec.get("input") == EMBEDDINGS_INPUT else []
+    if name in settings.ensembles:
+        return [f"ensemble@{name}"] + [s for b in settings.ensembles[name].bases for s in stages_for(settings, b)]
+    # An approach whose input is the embeddings embeds new texts itself, with the run's embedder.
+    embeds = ["models", "embed"] if settings.approaches[name].input == EMBEDDINGS.as_posix() else []
     return ["data", *embeds, f"fit@{name}", f"predict@{name}"]
 
 
 def check_run(root: Path, params: Mapping[str, Any], name: str) -> None:
     """Refuse, saying what to do, unless `name` ran with the workspace's params and its outputs are here."""
-    configured = sorted(params.get("approaches") or {}) + sorted(params.get("ensembles") or {})
+    settings = schema.shared(params)
+    configured = sorted(settings.approaches) + sorted(settings.ensembles)
     if name not in configured:
         raise NotRun(f"approach {name!r} was not run in {root}: params.yaml configures {configured}. Pick one of "
                      f"those, or add it (`dvc exp run -S '+approach@approaches.{name}={name}'`, docs/adding-an-approach.md)")
     lock_path = root / "dvc.lock"
     lock = (yaml.safe_load(lock_path.read_text()) or {}).get("stages", {}) if lock_path.is_file() else {}
-    stages = list(dict.fromkeys(stages_for(params, name)))
+    stages = list(dict.fromkeys(stages_for(settings, name)))
     for stage in stages:
         if stage not in lock:
             raise NotRun(f"{stage} has not run in {root} (not in dvc.lock): run `dvc repro {stage}` "
@@ -151,7 +150,7 @@ def check_run(root: Path, params: Mapping[str, Any], name: str) -> None:
             raise StaleRun(f"{root / EMBEDDER_ID} is not the embedder the `embed` stage ran with (dvc.lock): "
                            "run `dvc repro` (or `dvc checkout models/embedder.json`)")
         ident = json.loads((root / EMBEDDER_ID).read_text())
-        want = {k: params["embedder"].get(k) for k in ("name", "sha256")}
+        want = {"name": settings.embedder.name, "sha256": settings.embedder.sha256}
         if {k: ident.get(k) for k in want} != want:
             raise StaleRun(f"{root / EMBEDDER_ID} names {ident.get('name')} ({ident.get('sha256')}), params.yaml's "
                            f"embedder is {want['name']} ({want['sha256']}): run `dvc repro`")
@@ -162,14 +161,14 @@ class Classifier:
 
     def __init__(self, ctx: Context, name: str):
         self.ctx, self.name = ctx, name
-        self.ensemble = (ctx.params.get("ensembles") or {}).get(name)
+        self.ensemble = name in schema.shared(ctx.params).ensembles
         self.label_names = list(ctx.label_names)
 
     def __repr__(self) -> str:
         return f"textclf.Classifier({self.name!r}, repo={str(self.ctx.root)!r}, labels={self.label_names})"
 
     def _approach(self, name: str, texts: list[str], progress: bool):
-        module = module_for(self.ctx.approach(name)["kind"])
+        module = module_for(self.ctx.settings.approaches[name].kind)
         return module.predict_texts(self.ctx, name, self.ctx.model_dir(name), texts, progress=progress)
 
     def predict(self, texts: Sequence[str], progress: bool = False) -> Result:
@@ -180,7 +179,7 @@ class Classifier:
         if bad:
             raise ValueError(f"texts at positions {bad[:10]} are empty or not strings: nothing to classify "
                              "(the CLI skips and counts them with --on-empty-text drop)")
-        if self.ensemble is None:
+        if not self.ensemble:
             p = self._approach(self.name, texts, progress)
             return Result(self.label_names, p.pred, p.scores, p.score_kind)
         from textclf.evaluation import ensemble as ens

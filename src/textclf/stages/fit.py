@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from dvclive import Live
 
 from textclf.approaches.base import module_for
-from textclf.core.context import Context, setup_logging
+from textclf.core.context import TRAIN_LOGS, Context, setup_logging, timing_path
 from textclf.core.io import dump_json
 
-TRAIN_LOG = Path("metrics/train")
 # The per-epoch curves dvc.yaml's fit@ declares for every approach (in plots/metrics/).
 CURVES = ("train_loss", "validation_macro_f1")
 
@@ -65,15 +65,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     ctx = FitContext.from_cwd()
-    spec = ctx.approach(args.approach)
-    out_dir = ctx.model_dir(args.approach)
+    name = args.approach
+    ctx.approach(name)  # a clear error for a name that is not configured
+    out_dir = ctx.model_dir(name)
     start = time.perf_counter()
-    with training_log(ctx.root / TRAIN_LOG / args.approach) as live:
+    with training_log(ctx.path(TRAIN_LOGS / name)) as live:
         ctx.live = live
-        module_for(spec["kind"]).fit(ctx, args.approach, out_dir)
+        module_for(ctx.settings.approaches[name].kind).fit(ctx, name, out_dir)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     # Timings stay out of the training log: it is deterministic.
-    dump_json({"fit_seconds": round(time.perf_counter() - start, 3)}, ctx.root / "metrics/timings" / f"fit_{args.approach}.json")
+    dump_json({"fit_seconds": round(time.perf_counter() - start, 3)}, ctx.path(timing_path("fit", name)))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from textclf.runtime.resolve import write_identity
 def main() -> None:
     setup_logging()
     ctx = Context.from_cwd()
-    write_identity(ctx.params["embedder"], ctx.root / EMBEDDER_ID)
+    # The raw spec: the identity record names the model as params.yaml does.
+    write_identity(ctx.params["embedder"], ctx.path(EMBEDDER_ID))
 
 
 if __name__ == "__main__":

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from textclf.runtime.embed import embed_texts
 from textclf.approaches.base import Labelled, Prediction, cosine_predict, unit
+from textclf.runtime.embed import embed_texts
 
 
 def class_means(x: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:

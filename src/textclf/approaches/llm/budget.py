@@ -15,9 +15,10 @@ unchanged, so short texts make exactly the requests they made before truncation 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from textclf.approaches.llm.settings import Provider, Settings
 

@@ -15,9 +15,10 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 SCHEMA = 1  # PRAGMA user_version of the files this code writes
 COLUMNS = ["key", "response"]

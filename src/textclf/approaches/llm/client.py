@@ -15,9 +15,10 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import groq
 from tqdm.auto import tqdm
@@ -50,7 +51,7 @@ class Policy:
     seed: int = 0  # jitter's random stream (not a setting)
 
     @classmethod
-    def from_settings(cls, s: Settings) -> "Policy":
+    def from_settings(cls, s: Settings) -> Policy:
         r = s.retries
         p = cls(concurrency=s.concurrency, rpm=s.rpm, timeout=s.timeout, max_retries=r.max, backoff=r.backoff,
                 max_backoff=r.max_backoff)

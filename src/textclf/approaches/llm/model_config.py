@@ -10,8 +10,9 @@ config.json and the cache keys do not depend on how the schema types them; `s` (
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

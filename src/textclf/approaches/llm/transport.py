@@ -3,8 +3,9 @@ them (send_all; client.py retries, rate-limits and caches)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from textclf.approaches.llm import client
 from textclf.approaches.llm.cache import ResponseCache

@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import f1_score
@@ -149,7 +150,7 @@ class Optimiser:
     scaler: Any
 
     @classmethod
-    def build(cls, model, settings: Finetune, head: set[str], total: int, device: str) -> "Optimiser":
+    def build(cls, model, settings: Finetune, head: set[str], total: int, device: str) -> Optimiser:
         import torch
         from transformers import get_linear_schedule_with_warmup
 
