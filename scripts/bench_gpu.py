@@ -131,8 +131,8 @@ def main(argv=None) -> None:
     dev = a.device
     if dev == "cuda" and not torch.cuda.is_available():
         sys.exit("no GPU visible to torch: this benchmark measures the cuda path")
-    report(what="machine", gpu=torch.cuda.get_device_name(0) if dev == "cuda" else None, cpus=os.cpu_count(), torch=torch.__version__,
-           transformers=transformers.__version__, cuda=torch.version.cuda)
+    report(what="machine", gpu=torch.cuda.get_device_name(0) if dev == "cuda" else None, cpus=os.cpu_count(),
+           torch=torch.__version__, transformers=transformers.__version__, cuda=torch.version.cuda)
     data = {s: read_split(a.data, s) for s in ("train", "validation", "test")}
     if a.limit:
         data = {s: (t[:a.limit], y[:a.limit]) for s, (t, y) in data.items()}

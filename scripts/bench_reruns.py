@@ -92,7 +92,8 @@ def main() -> None:
     sh("python -m compileall -q src && python -c \"import importlib, pkgutil, textclf\n"
        "for m in pkgutil.walk_packages(textclf.__path__, 'textclf.'): importlib.import_module(m.name)\"", repo)
     row("import every module with bytecode writing on, `dvc status`", stale(repo), None)
-    for rel in ("src/textclf/approaches/centroid/approach.py", "src/textclf/approaches/llm/prompts.py", "src/textclf/evaluation/metrics.py"):
+    for rel in ("src/textclf/approaches/centroid/approach.py", "src/textclf/approaches/llm/prompts.py",
+                "src/textclf/evaluation/metrics.py"):
         path = repo / rel
         original = path.read_bytes()
         path.write_bytes(original + b"\n# a comment\n")

@@ -194,7 +194,8 @@ def test_rarest_classes_table_with_many_classes_and_none_for_two(tmp_path):
     md = markdown.markdown(s, Context(tmp_path, {**params, "data": {"name": "d"}, "embedder": {"name": "e"}}))
     assert "| class | train rows | test rows | a | b |" in md and "\n| c3 | 3 | " in md
     # k=0 or two classes: no table, and the summary has no such key (binary summaries stay as they were)
-    assert "rare_classes" not in collect.collect(Context(tmp_path, params), split_rows, n_labels, 50, 0, rare=(train_counts, names, 0))
+    assert "rare_classes" not in collect.collect(Context(tmp_path, params), split_rows, n_labels, 50, 0,
+                                                 rare=(train_counts, names, 0))
     assert collect.rare_classes(np.array([0, 1]), {"a": np.array([0, 1])}, [5, 1], ["n", "p"], 5) is None
     assert collect.rare_classes_k(Compare(rare_classes=5)) == 5
     with pytest.raises(ValueError, match="compare.rare_classes must be a whole number"):

@@ -37,7 +37,8 @@ def test_onnx_backends_agree_with_torch(minilm_dir, backend, min_cos):
 
 
 def test_bad_backend_and_device():
-    with pytest.raises(ValueError, match=r"embedder.backend: Invalid value .tensorrt., expected one of \[auto, torch, onnx, onnx-int8\]"):
+    with pytest.raises(ValueError, match=r"embedder.backend: Invalid value .tensorrt., "
+                                         r"expected one of \[auto, torch, onnx, onnx-int8\]"):
         Embedder(".", {"name": "x", "backend": "tensorrt"})
     # Every backend conf/ may name passes the schema as written (onnx-int8 is no identifier).
     assert [typed(EmbedderSettings, {"backend": b.value}).backend for b in Backend] == list(Backend)

@@ -91,7 +91,8 @@ def test_stale_base_predictions_are_refused(tmp_path):
 @pytest.mark.parametrize("spec,approaches,match", [
     ({"bases": ["a"]}, {"a": {}}, "two or more"),
     ({"bases": ["a", "zz"]}, {"a": {}, "b": {}}, r"names \['zz'\], not configured"),
-    ({"bases": ["a", "llm"]}, {"a": {}, "llm": {"splits": ["test"]}}, r"base 'llm' predicts only \['test'\].*approaches.llm.splits"),
+    ({"bases": ["a", "llm"]}, {"a": {}, "llm": {"splits": ["test"]}},
+     r"base 'llm' predicts only \['test'\].*approaches.llm.splits"),
 ])
 def test_config_errors_say_what_to_change(spec, approaches, match):
     with pytest.raises(ens.EnsembleError, match=match):

@@ -25,7 +25,8 @@ def _split(root, name, labels, flip=False):
     rng = np.random.default_rng(len(labels))
     emb = np.eye(2)[(labels + int(flip)) % 2] + 0.1 * rng.random((len(labels), 2))
     np.save(root / "data/embeddings" / f"{name}.npy", emb)
-    write_jsonl(root / "data/prepared" / f"{name}.jsonl", [{"text": f"{name} {i}", "label": int(y)} for i, y in enumerate(labels)])
+    write_jsonl(root / "data/prepared" / f"{name}.jsonl",
+                [{"text": f"{name} {i}", "label": int(y)} for i, y in enumerate(labels)])
 
 
 @pytest.fixture
@@ -97,7 +98,9 @@ def test_forward_selection_adds_sets_while_they_help_ties_to_the_earlier():
     assert sel.chosen == [1] and sel.alone == [0.0, 1.0, 1.0]  # set 2 ties set 1: the earlier wins, adding it gains nothing
     assert label_desc.forward_select(np.array([good]), x, y).rule == "none: one candidate set"
     # two tilted sets that err in opposite directions: together they beat either alone
-    tilt = lambda a: [[np.cos(a), np.sin(a)], [np.cos(a + np.pi / 2), np.sin(a + np.pi / 2)]]
+    def tilt(a):
+        return [[np.cos(a), np.sin(a)], [np.cos(a + np.pi / 2), np.sin(a + np.pi / 2)]]
+
     x = np.array([[np.cos(a), np.sin(a)] for a in np.linspace(-0.6, 0.6, 40)] +
                  [[np.cos(a), np.sin(a)] for a in np.linspace(np.pi / 2 - 0.6, np.pi / 2 + 0.6, 40)])
     y = np.repeat([0, 1], 40)

@@ -294,7 +294,8 @@ def test_ci_profile_through_dvc_reruns_from_cache(tmp_path):
         return p.stdout
 
     sh("git init -q && git add -A && git commit -qm init")
-    sh(f"python -m textclf.params profile=ci data.local_dir={RT} data.limits.train=60 data.limits.validation=20 data.limits.test=16 llm.cache.dir={tmp_path / 'cache'}")
+    sh(f"python -m textclf.params profile=ci data.local_dir={RT} data.limits.train=60 data.limits.validation=20 "
+       f"data.limits.test=16 llm.cache.dir={tmp_path / 'cache'}")
     assert "Starting llama.cpp server" in sh("dvc repro predict@llm")
     m = json.loads((proj / "metrics/llm.json").read_text())
     first = (proj / "metrics/llm.json").read_bytes()

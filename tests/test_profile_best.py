@@ -26,4 +26,5 @@ def test_best_profile_composes_with_the_expected_approaches(tmp_path):
     # everything else is the default run's
     for key in ("data", "embedder", "classifier", "llm", "compare", "seed"):
         assert best[key] == default[key], key
-    assert {k: v for k, v in best["approaches"].items() if k != "llm"} == {k: v for k, v in default["approaches"].items() if k != "llm"}
+    assert ({k: v for k, v in best["approaches"].items() if k != "llm"}
+            == {k: v for k, v in default["approaches"].items() if k != "llm"})

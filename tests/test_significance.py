@@ -32,7 +32,8 @@ def test_verdict_needs_both_tests_below_five_percent():
 def _write(root, name, y, pred):
     d = root / ("ensembles" if name == "stack" else "predictions") / name
     d.mkdir(parents=True)
-    (d / "test.jsonl").write_text("".join(json.dumps({"row": i, "label": int(g), "pred": int(p)}) + "\n" for i, (g, p) in enumerate(zip(y, pred))))
+    (d / "test.jsonl").write_text("".join(json.dumps({"row": i, "label": int(g), "pred": int(p)}) + "\n"
+                                          for i, (g, p) in enumerate(zip(y, pred))))
     (root / "metrics").mkdir(exist_ok=True)
     f1 = float((pred == y).mean())
     (root / "metrics" / f"{name}.json").write_text(json.dumps(
@@ -49,8 +50,8 @@ def test_summary_json_and_markdown_say_which_differences_are_significant(tmp_pat
     far = np.where(rng.random(600) < 0.7, y, 1 - y)
     for name, pred in (("stack", best), ("near", near), ("far", far)):
         _write(tmp_path, name, y, pred)
-    params = {"approaches": {"near": {"kind": "near"}, "far": {"kind": "far"}}, "ensembles": {"stack": {"bases": ["near", "far"]}},
-              "data": {"name": "d"}, "embedder": {"name": "e"}}
+    params = {"approaches": {"near": {"kind": "near"}, "far": {"kind": "far"}},
+              "ensembles": {"stack": {"bases": ["near", "far"]}}, "data": {"name": "d"}, "embedder": {"name": "e"}}
     s = collect.collect(Context(tmp_path, params), {"train": 0, "validation": 0, "test": 600}, 2, 500, 42)
     assert s["best"] == "stack" and s["significance"]["alpha"] == 0.05
     assert s["approaches"]["far"]["vs_best"]["significant"] is True

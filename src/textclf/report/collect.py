@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
@@ -27,7 +27,7 @@ from textclf.evaluation import compare, predictions
 # Optional keys of an `llm` block in metrics/<name>.json that the summary carries over.
 LLM_KEYS = ("requests", "prompt_tokens", "completion_tokens", "estimated_cost_usd", "cost_usd")
 
-Spec = Union[Approach, Ensemble]  # an entry of the comparison
+Spec = Approach | Ensemble  # an entry of the comparison
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -90,7 +90,8 @@ class LocalServer:
             import llama_cpp.server  # noqa: F401
         except ImportError:
             raise RuntimeError("llama-cpp-python[server] is not installed: run `make setup` "
-                               "(or CMAKE_ARGS='-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF' pip install 'llama-cpp-python[server]')") from None
+                               "(or CMAKE_ARGS='-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF' "
+                               "pip install 'llama-cpp-python[server]')") from None
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         clean_logs()
         # What /v1/models must list: tells our server from another one on the port.
