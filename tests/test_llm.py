@@ -515,8 +515,14 @@ def test_ctrl_c_cancels_the_queued_requests():
         return NS(choices=[NS(message=NS(content="positive"), logprobs=None)], usage=None)
 
     reqs = [{"model": "m", "decoding": {}, "messages": f"row {i}"} for i in range(40)]
-    with pytest.raises(KeyboardInterrupt):
-        client.run(reqs, send, None, policy(concurrency=2, backoff=0.01))
+    # The handler this test relies on, installed here: a process started in the background by a
+    # non-interactive shell inherits SIGINT as ignored, and then the signal would do nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            client.run(reqs, send, None, policy(concurrency=2, backoff=0.01))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     time.sleep(0.5)
     assert 3 <= len(sent) <= 2 + 3, len(sent)
 

@@ -76,10 +76,21 @@ def approach_groups_in_conf(composed: dict[str, Any]) -> dict[str, str]:
     return {key: kind for key, kind in groups.items() if key.split(".")[0] in composed}
 
 
+def group_defaults(composed: dict[str, Any], key: str) -> Any:
+    """What conf/ gives a group by default: its base file when it has one (conf/data/defaults.yaml,
+    conf/llm/common.yaml: what every option is merged over; an option's own values, such as the
+    default dataset's labels or qwen's logprob mode, are choices, not defaults), else the default
+    composition's values."""
+    for name in ("defaults.yaml", "common.yaml"):
+        base = REPO / "conf" / key / name
+        if base.is_file():
+            return yaml.safe_load(base.read_text())
+    return schema.lookup(composed, key)
+
+
 def test_every_shared_default_agrees_between_conf_and_the_schema(composed):
-    """The shared groups against the default composition; `data` against conf/data/defaults.yaml
-    (what every dataset is merged over: the chosen dataset's own values are not defaults)."""
-    conf = {**composed, "data": yaml.safe_load((REPO / "conf/data/defaults.yaml").read_text())}
+    """The shared groups against the default composition, each group with a base file against it."""
+    conf = {key: group_defaults(composed, key) for key in composed}
     wrong = disagreements(schema_defaults(schema.Params), conf, "")
     assert not wrong, "conf/ and core/settings.py disagree (keep the default in one of them):\n" + "\n".join(wrong)
 
@@ -91,7 +102,7 @@ def test_every_approach_default_agrees_between_conf_and_its_settings_module(comp
     for key, kind in groups.items():
         cls = settings_class(kind)
         if cls is not None:
-            wrong += disagreements(schema_defaults(cls), schema.lookup(composed, key), f"{key}.")
+            wrong += disagreements(schema_defaults(cls), group_defaults(composed, key), f"{key}.")
     assert not wrong, "conf/ and an approach's settings.py disagree:\n" + "\n".join(wrong)
 
 

@@ -1,6 +1,6 @@
 """The chat-LLM approach's settings (the `llm` group in params.yaml): types, allowed values and
 defaults, read typed by the approach (`ctx.approach_settings(name, Settings)`). Defaults agree
-with conf/llm/common.yaml; what has none here (MISSING: the provider, the prompts) comes from conf/.
+with conf/llm/common.yaml; what has none here (MISSING: the prompts) comes from conf/.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Price:
 
 @dataclass
 class Llm:
-    provider: Provider = MISSING
+    provider: Provider = Provider.local
     api_model: Optional[str] = None
     model: Optional[ModelSpec] = None
     mode: LlmMode = LlmMode.label
