@@ -121,6 +121,10 @@ def settings_keys() -> set[str]:
 NOT_SETTINGS = {
     "lock": "dvc.lock's stage records (a stage without params has no `params`)",
     "json.loads": "a JSON document read back (a reply, metrics/*.json), not params",
+    "lab": "report/collect.py: the `labelled` record of metrics/<name>.json (splits, rows)",
+    "embed_timings": "report/costs.py: metrics/timings/embed.json, seconds per split (`test`: none timed)",
+    "timings": "report/costs.timings: metrics/timings/fit_ and predict_<name>.json (`details` optional)",
+    "timing_details": "report/markdown.py: the `details` of those timings records, per split",
 }
 
 

@@ -98,7 +98,7 @@ class ModelSpec:  # resolve.py
     source: ModelSource = ModelSource.auto
     path: Optional[str] = None
     sha256: Optional[str] = None
-    weights: Optional[str] = None
+    weights: str = "model.safetensors"  # the file verify() checks in a model folder
     package: Optional[Package] = None
 
 

@@ -28,13 +28,13 @@ def cost_columns(root: Path, specs: Mapping[str, Spec],
     embedding stage for approaches that read data/embeddings (counted once per ensemble):
     training the embedding of the labelled splits it learns from, inference the test
     embedding rate. An ensemble's include its bases'."""
-    embed = read_json(root / timing_path("embed"))
+    embed_timings = read_json(root / timing_path("embed"))
 
     def embed_cost(names: Sequence[str], fit_splits: Sequence[str]) -> tuple[float, float]:
-        if not embed or not any(reads_embeddings(specs[n]) for n in names):
+        if not embed_timings or not any(reads_embeddings(specs[n]) for n in names):
             return 0.0, 0.0
-        train = sum(embed.get(s, {}).get("seconds", 0.0) for s in fit_splits)
-        t = embed.get("test", {})
+        train = sum(embed_timings.get(s, {}).get("seconds", 0.0) for s in fit_splits)
+        t = embed_timings.get("test", {})
         return train, (1000 / t["texts_per_second"] if t.get("texts_per_second") else 0.0)
 
     def own(name: str) -> tuple[float | None, float | None]:

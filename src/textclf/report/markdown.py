@@ -84,7 +84,8 @@ def _row(ctx: Context, name: str, r: Mapping[str, Any], cost: Callable[[str], tu
             f"| {fmt(train_s, '.1f')} | {fmt(per_1k, '.2f')} |")
     if llm:
         tokens = [r[k] for k in ("llm_prompt_tokens", "llm_completion_tokens") if k in r]
-        requests = r.get("llm_requests", ((timings(ctx.root, name).get("details") or {}).get("test") or {}).get("requests"))
+        timing_details = timings(ctx.root, name).get("details") or {}
+        requests = r.get("llm_requests", (timing_details.get("test") or {}).get("requests"))
         cost_usd = r.get("llm_estimated_cost_usd", r.get("llm_cost_usd"))
         line += f" {fmt(sum(tokens) if tokens else None, ',d')} | {fmt(requests, ',d')} | {fmt(cost_usd, '.4f')} |"
     return line

