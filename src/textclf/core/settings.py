@@ -66,11 +66,9 @@ class PackageKind(Enum):
     file = "file"
 
 
-class Backend(Enum):  # embed.BACKENDS
-    auto = "auto"
-    torch = "torch"
-    onnx = "onnx"
-    onnx_int8 = "onnx-int8"
+# The embedder's backend (runtime/embed.py). Built by name because OmegaConf matches a value to
+# a member by its NAME, and `onnx-int8` (what conf/ and -S spell) is not an identifier.
+Backend = Enum("Backend", [(v, v) for v in ("auto", "torch", "onnx", "onnx-int8")], module=__name__)
 
 
 # ---------------------------------------------------------------- groups
@@ -165,7 +163,7 @@ class Device:
     threads: Optional[int] = None
 
 
-class EngineName(Enum):  # engine.ENGINES
+class EngineName(Enum):  # where batch inference runs (runtime/engine.py)
     local = "local"
     ray = "ray"
 
@@ -191,19 +189,19 @@ class Approach:
     select: Optional[str] = None
 
 
-class Scoring(Enum):
+class Scoring(Enum):  # the meta-classifier's C search (evaluation/ensemble_model.py), over all labels
     neg_log_loss = "neg_log_loss"
     f1_macro = "f1_macro"
 
 
-class Candidate(Enum):
+class Candidate(Enum):  # what may predict an ensemble's test rows (evaluation/ensemble.py)
     best_base = "best_base"
     average = "average"
     stack = "stack"
 
 
 @dataclass
-class Ensemble:
+class Ensemble:  # ensembles.<name> (conf/ensemble/): bases, Cs and candidates are set there
     bases: List[str] = field(default_factory=list)
     Cs: List[float] = field(default_factory=list)
     folds: int = 5
