@@ -103,6 +103,24 @@ def load_saved(path: Path, stage: str) -> Any:
                            f"`dvc repro -f {stage}` (or restore it with `dvc checkout {path}`).") from None
 
 
+META = "textclf.json"  # models/<name>/textclf.json: what predict needs besides a model's own files
+
+
+def load_meta(model_dir: Path, name: str, label_names: Sequence[str], error: type[Exception] = ValueError) -> dict[str, Any]:
+    """models/<name>/textclf.json, checked against the data's labels: a model fit for other labels
+    fails with `error` and the command that refits it."""
+    import json
+
+    path = model_dir / META
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run `dvc repro fit@{name}` (or `dvc pull`)")
+    meta = json.loads(path.read_text())
+    if meta["dataset_labels"] != list(label_names):
+        raise error(f"{model_dir} was fit for labels {meta['dataset_labels']}, the data has "
+                    f"{list(label_names)}: rerun `dvc repro fit@{name}`")
+    return meta
+
+
 def argmax_prediction(scores: np.ndarray, score_kind: str) -> Prediction:
     scores = np.asarray(scores, dtype=np.float64)
     return Prediction(scores.argmax(axis=1).astype(np.int64), scores, score_kind)

@@ -26,14 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from textclf.approaches.base import Labelled, Prediction, argmax_prediction
+from textclf.approaches.base import META, Labelled, Prediction, argmax_prediction, load_meta
 from textclf.approaches.task_specific.settings import Settings, TaskSpecificMode
 from textclf.core import settings as schema
 from textclf.core.context import group
 
 log = logging.getLogger(__name__)
 
-META = "textclf.json"  # what predict needs besides the HF files: label mapping, max length
 
 
 class LabelMappingError(ValueError):
@@ -171,13 +170,7 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
 
 
 def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progress: bool = True) -> Prediction:
-    meta_path = model_dir / META
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"{meta_path} is missing: run `dvc repro fit@{name}` (or `dvc pull`)")
-    meta = json.loads(meta_path.read_text())
-    if meta["dataset_labels"] != list(ctx.label_names):
-        raise LabelMappingError(f"{model_dir} was fit for labels {meta['dataset_labels']}, the data has "
-                                f"{list(ctx.label_names)}: rerun `dvc repro fit@{name}`")
+    meta = load_meta(model_dir, name, ctx.label_names, LabelMappingError)
     batch_size = ctx.approach_settings(name, Settings).batch_size  # speed only, not a result
     texts = list(texts)
     probs, model_labels = run_pipeline(model_dir, texts, int(meta["max_length"]), batch_size, ctx.device, progress,

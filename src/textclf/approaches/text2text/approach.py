@@ -23,13 +23,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from textclf.approaches.base import UNPARSEABLE, Labelled, Prediction
+from textclf.approaches.base import META, UNPARSEABLE, Labelled, Prediction, load_meta
 from textclf.approaches.text2text.settings import Settings, Text2TextMode
 from textclf.core.context import predictions_dir
 
 log = logging.getLogger(__name__)
 
-META = "textclf.json"
 
 
 def label_words_for(label_names: Sequence[str], words: Mapping[str, str] | None) -> list[str]:
@@ -160,13 +159,7 @@ def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
 
 def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progress: bool = True) -> Prediction:
     """In generate mode, info["generations"] holds the raw outputs (predict writes them to a file)."""
-    meta_path = model_dir / META
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"{meta_path} is missing: run `dvc repro fit@{name}` (or `dvc pull`)")
-    meta = json.loads(meta_path.read_text())
-    if meta["dataset_labels"] != list(ctx.label_names):
-        raise ValueError(f"{model_dir} was fit for labels {meta['dataset_labels']}, the data has "
-                         f"{list(ctx.label_names)}: rerun `dvc repro fit@{name}`")
+    meta = load_meta(model_dir, name, ctx.label_names)
     batch_size = ctx.approach_settings(name, Settings).batch_size  # speed only
     model, tok = load(model_dir, ctx.device)
     prompts = [meta["prompt"].replace("{text}", t) for t in texts]
