@@ -218,7 +218,12 @@ def test_finetune_is_seeded_and_keeps_the_best_validation_epoch(tiny_3label, tmp
     # finetune.json records the settings as plain JSON values, max_length beside them.
     assert json.loads((tmp_path / "a/finetune.json").read_text())["settings"] == {
         "epochs": 3, "patience": None, "lr": 1e-4, "head_lr": None, "batch_size": 8, "max_length": 32,
-        "warmup_ratio": 0.1, "weight_decay": 0.01, "eval_batch_size": 32, "seed": 7, "precision": "fp32"}
+        "warmup_ratio": 0.1, "weight_decay": 0.01, "eval_batch_size": 32, "seed": 7, "precision": "auto"}
+    # ...and the precision auto chose on this machine, with why.
+    from textclf.approaches.task_specific.precision import native_bf16_cpu
+
+    assert rep_precision(tmp_path / "a") == {"requested": "auto", "used": "bf16" if native_bf16_cpu()[0] else "fp32",
+                                             "reason": rep_precision(tmp_path / "a")["reason"]}
     assert [h["epoch"] for h in rep["history"]] == [1, 2, 3]
     best = max(h["validation_macro_f1"] for h in rep["history"])
     assert rep["best_validation_macro_f1"] == best
@@ -254,6 +259,49 @@ def test_finetune_stops_early_and_keeps_the_best_epoch(tiny_3label, tmp_path):
     with pytest.raises(ValueError, match="patience must be >= 1 or null"):
         finetune(tiny_3label, (train.texts, np.array(train.labels)), (val.texts, np.array(val.labels)), LABELS,
                  replace(settings, patience=0), 32, tmp_path / "b", progress=False)
+
+
+def rep_precision(model_dir) -> dict:
+    return json.loads((model_dir / "finetune.json").read_text())["precision"]
+
+
+def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(monkeypatch):
+    """auto: bf16 on a CPU with native bf16 instructions, fp32 elsewhere (bf16 is emulated there,
+    slower than fp32), and it says which and why. Detection forced each way."""
+    from textclf.approaches.task_specific import precision as prec
+    from textclf.approaches.task_specific.settings import Precision
+
+    monkeypatch.setattr(prec, "cpu_flags", lambda *a: {"avx2", "fma"})
+    assert prec.native_bf16_cpu()[0] is False  # no bf16 flag: whatever oneDNN says
+    off = prec.choose(Precision.auto, "cpu")
+    assert off.used is Precision.fp32 and "no native bf16" in off.reason and "none" in off.reason
+    monkeypatch.setattr(prec, "native_bf16_cpu", lambda: (True, "CPU bf16 flags ['amx_bf16'], oneDNN bf16 yes"))
+    on = prec.choose(Precision.auto, "cpu")
+    assert on.used is Precision.bf16 and "amx_bf16" in on.reason
+    assert on.record() == {"requested": "auto", "used": "bf16", "reason": on.reason}
+    # An explicit choice is kept as asked; fp16 stays GPU-only; cuda's auto is fp32 (measured faster).
+    assert prec.choose(Precision.fp32, "cpu").used is Precision.fp32
+    assert prec.choose(Precision.auto, "cuda").used is Precision.fp32
+    with pytest.raises(ValueError, match="fp16 needs device=cuda"):
+        prec.choose(Precision.fp16, "cpu")
+
+
+def test_a_finetune_on_a_cpu_without_bf16_falls_back_to_fp32_and_records_it(tiny_3label, tmp_path, monkeypatch):
+    """The whole fine-tune with detection forced off: auto trains in fp32 (the same bytes as
+    precision=fp32) and finetune.json says so."""
+    from textclf.approaches.task_specific import precision as prec
+    from textclf.approaches.task_specific.finetune import finetune
+
+    monkeypatch.setattr(prec, "cpu_flags", lambda *a: set())
+    train, val = synthetic_split(24, 0, "train"), synthetic_split(8, 1, "val")
+    for run, precision in (("auto", "auto"), ("fp32", "fp32")):
+        finetune(tiny_3label, (train.texts, np.array(train.labels)), (val.texts, np.array(val.labels)), LABELS,
+                 typed_finetune(epochs=1, precision=precision), 32, tmp_path / run, progress=False)
+    auto = rep_precision(tmp_path / "auto")
+    assert auto["used"] == "fp32" and "no native bf16" in auto["reason"]
+    assert rep_precision(tmp_path / "fp32") == {"requested": "fp32", "used": "fp32",
+                                                "reason": "set in task_specific.finetune.precision"}
+    assert (tmp_path / "auto/model.safetensors").read_bytes() == (tmp_path / "fp32/model.safetensors").read_bytes()
 
 
 def test_early_stopping_keeps_the_best_state_and_says_when_to_stop():
@@ -348,7 +396,7 @@ def test_finetune_logs_each_epoch_to_dvclive_through_the_fit_stage(tiny_3label, 
     assert json.loads((live / "metrics.json").read_text()) == {
         "train_loss": epochs[-1]["train_loss"], "validation_macro_f1": epochs[-1]["validation_macro_f1"], "step": 3,
         "best_epoch": history["best_epoch"], "best_validation_macro_f1": history["best_validation_macro_f1"],
-        "epochs_run": 3, "stopped_early": False}
+        "epochs_run": 3, "stopped_early": False, "precision": history["precision"]["used"]}
     files = {r: {p.relative_to(r): p.read_bytes() for p in sorted((r / "metrics/train").rglob("*")) if p.is_file()}
              for r in runs}
     assert files[runs[0]] == files[runs[1]] and len(files[runs[0]]) == 3

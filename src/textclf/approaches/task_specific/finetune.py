@@ -27,24 +27,11 @@ import numpy as np
 from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
+from textclf.approaches.task_specific.precision import Choice, autocast, choose
 from textclf.approaches.task_specific.settings import Finetune, Precision
 
 log = logging.getLogger(__name__)
 
-
-
-def autocast(precision: Precision, device: str):
-    """The forward passes' autocast context for `precision` (a no-op for fp32)."""
-    import contextlib
-
-    import torch
-
-    precision = Precision(precision)  # a member, or its value from a script
-    if precision is Precision.fp16 and device != "cuda":
-        raise ValueError("fine-tune precision=fp16 needs device=cuda; on the CPU use bf16 or fp32")
-    if precision is Precision.fp32:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device, dtype=torch.bfloat16 if precision is Precision.bf16 else torch.float16)
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,
@@ -150,14 +137,14 @@ class Optimiser:
     scaler: Any
 
     @classmethod
-    def build(cls, model, settings: Finetune, head: set[str], total: int, device: str) -> Optimiser:
+    def build(cls, model, settings: Finetune, head: set[str], total: int, device: str, precision: Precision) -> Optimiser:
         import torch
         from transformers import get_linear_schedule_with_warmup
 
         opt = torch.optim.AdamW(param_groups(model, settings, head), lr=settings.lr)
         sched = get_linear_schedule_with_warmup(opt, int(settings.warmup_ratio * total), total)
         # fp16 gradients underflow without loss scaling; for fp32/bf16 the scaler is a pass-through.
-        scaler = torch.amp.GradScaler(device, enabled=settings.precision is Precision.fp16)
+        scaler = torch.amp.GradScaler(device, enabled=precision is Precision.fp16)
         return cls(model, opt, sched, scaler)
 
     def step(self, loss) -> None:
@@ -188,9 +175,9 @@ def train_epoch(model, tok, enc: Mapping[str, list], labels, batches: list[np.nd
     return loss_sum
 
 
-def evaluate(model, tok, enc: Mapping[str, list], gold, settings: Finetune, device: str) -> float:
+def evaluate(model, tok, enc: Mapping[str, list], gold, settings: Finetune, device: str, precision: Precision) -> float:
     """Validation macro-F1, unrounded (the best epoch is chosen on it)."""
-    pred = predict_logits(model, tok, enc, settings.eval_batch_size, device, settings.precision).argmax(1)
+    pred = predict_logits(model, tok, enc, settings.eval_batch_size, device, precision).argmax(1)
     return float(f1_score(gold, pred, average="macro"))
 
 
@@ -241,7 +228,8 @@ def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tu
     from textclf.runtime.tokens import count_truncated
 
     check(settings)
-    autocast(settings.precision, device)  # checks the setting before any work
+    choice = choose(settings.precision, device)  # auto resolved, and checked before any work
+    log.info("Fine-tune precision: %s (%s)", choice.used.value, choice.reason)
     seed_everything(settings.seed)  # before the model load: the new head's init draws from it
     tok, model, head = load_base(base_dir, label_names, device)
     train_enc, val_enc = (tok(list(texts), truncation=True, max_length=max_length) for texts in (train[0], validation[0]))
@@ -254,14 +242,14 @@ def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tu
     lengths = [len(x) for x in train_enc["input_ids"]]
     rng = np.random.default_rng(settings.seed)
     total = -(-len(lengths) // settings.batch_size) * settings.epochs
-    optimiser = Optimiser.build(model, settings, head, total, device)
+    optimiser = Optimiser.build(model, settings, head, total, device, choice.used)
     history: list[dict[str, Any]] = []
     stopping = EarlyStopping(settings.patience, settings.epochs)
     bar = tqdm(total=total, desc="Fine-tuning", disable=not progress)
     for epoch in range(1, settings.epochs + 1):
         batches = length_grouped_batches(lengths, settings.batch_size, rng)
-        loss_sum = train_epoch(model, tok, train_enc, y_train, batches, optimiser, settings.precision, device, bar, epoch)
-        f1 = evaluate(model, tok, val_enc, validation[1], settings, device)
+        loss_sum = train_epoch(model, tok, train_enc, y_train, batches, optimiser, choice.used, device, bar, epoch)
+        f1 = evaluate(model, tok, val_enc, validation[1], settings, device, choice.used)
         history.append({"epoch": epoch, "train_loss": round(loss_sum / len(lengths), 6), "validation_macro_f1": round(f1, 6)})
         log.info("epoch %d: train loss %.4f, validation macro-F1 %.4f", epoch, loss_sum / len(lengths), f1)
         if live is not None:
@@ -270,21 +258,23 @@ def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tu
             break
     bar.close()
     return save(model, tok, out_dir, stopping, {"settings": record(settings, max_length), "history": history,
-                                                "truncated_rows": truncated}, live)
+                                                "truncated_rows": truncated}, choice, live)
 
 
-def save(model, tok, out_dir: Path, stopping: EarlyStopping, report: dict[str, Any], live=None) -> dict[str, Any]:
+def save(model, tok, out_dir: Path, stopping: EarlyStopping, report: dict[str, Any], choice: Choice,
+         live=None) -> dict[str, Any]:
     """The best epoch's model and tokenizer, and finetune.json (the report completed with the pick)."""
     assert stopping.best_state is not None
     model.load_state_dict(stopping.best_state)
     history = report["history"]
     report = {**report, "best_epoch": best_epoch(history), "best_validation_macro_f1": round(stopping.best_f1, 6),
-              "epochs_run": len(history), "stopped_early": stopping.stopped_early}
+              "epochs_run": len(history), "stopped_early": stopping.stopped_early, "precision": choice.record()}
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))
     tok.save_pretrained(str(out_dir))
     if live is not None:  # the kept epoch, beside the last one's values (written when the log ends)
         live.summary.update(best_epoch=report["best_epoch"], best_validation_macro_f1=report["best_validation_macro_f1"],
-                            epochs_run=len(history), stopped_early=stopping.stopped_early)
+                            epochs_run=len(history), stopped_early=stopping.stopped_early,
+                            precision=choice.used.value)
     (out_dir / "finetune.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report

@@ -14,6 +14,7 @@ from textclf.core.settings import Embedder, ModelSpec
 
 
 class Precision(Enum):  # the fine-tune's forward passes: fp32, or autocast to bf16 / fp16 (GPU, loss scaled)
+    auto = "auto"  # the fastest the hardware runs natively (precision.py), recorded in finetune.json
     fp32 = "fp32"
     bf16 = "bf16"
     fp16 = "fp16"
@@ -36,7 +37,7 @@ class Finetune:
     weight_decay: float = 0.01
     eval_batch_size: int = 128
     seed: int = MISSING  # conf/ holds it: ${seed}, the run's seed
-    precision: Precision = Precision.fp32
+    precision: Precision = Precision.auto
 
 
 class TaskSpecificMode(Enum):
