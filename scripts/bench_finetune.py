@@ -164,6 +164,8 @@ def main() -> None:
         "speedup": minilm["speedup"], "speedup_mpnet": mpnet and mpnet["speedup"],
         # auto chose fp32 here: the same path as the committed one, byte-identical weights (tested).
         "f1_delta": 0.0, "f1_delta_mpnet": 0.0 if mpnet else None, "same_path_as_old": same_path,
+        "speedup_note": "auto chose fp32: old and new run the same code, so speedup is the run-to-run spread "
+                        "of identical runs, not a gain",
         "precision_new": minilm["precision_new"],
         "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "sse4"))),
         "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
