@@ -25,6 +25,7 @@ macro-F1 is compared.
 
     python scripts/bench_finetune.py                     # writes results/bench/finetune.json
     python scripts/bench_finetune.py --steps 20 --no-mpnet
+    python scripts/bench_finetune.py --profile results/bench/finetune_profile.json   # where a step's time goes
 """
 
 from __future__ import annotations
@@ -143,13 +144,77 @@ def compare(conf_name: str, steps: int, warmup: int, levers: list[str]) -> dict:
     return out
 
 
+OP_GROUPS = {  # aten op name prefixes -> what they are, for the profile of a step
+    "matmul (mm, addmm, bmm)": ("aten::mm", "aten::addmm", "aten::bmm"),
+    "attention (sdpa, softmax)": ("aten::_scaled_dot_product", "aten::scaled_dot_product", "aten::_softmax"),
+    "elementwise (AdamW update, residuals, scaling)": ("aten::mul", "aten::add", "aten::div", "aten::sqrt",
+                                                       "aten::lerp", "aten::addcmul", "aten::addcdiv", "aten::sum"),
+    "copies": ("aten::copy_",),
+    "dropout": ("aten::bernoulli_", "aten::native_dropout"),
+    "layer norm, gelu": ("aten::native_layer_norm", "aten::gelu"),
+    "embedding": ("aten::embedding",),
+}
+
+
+def profile_steps(steps: int = 20, warmup: int = 5) -> dict:
+    """torch.profiler over `steps` MiniLM steps of the committed path: where a step's time goes, by
+    phase (data, forward, backward, optimiser) and by kind of op (self CPU time)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    settings, spec = settings_for("minilm_ft", "fp32")
+    base_dir, _ = resolve(spec)
+    texts, labels = load("train")
+    ft.seed_everything(settings.seed)
+    tok, model, head = ft.load_base(base_dir, ["negative", "positive"], "cpu")
+    enc = tok(texts, truncation=True, max_length=128)
+    lengths = [len(x) for x in enc["input_ids"]]
+    batches = ft.length_grouped_batches(lengths, settings.batch_size, np.random.default_rng(settings.seed))
+    optimiser = ft.Optimiser.build(model, settings, head, len(batches), "cpu", Precision.fp32)
+    y = torch.as_tensor(labels, dtype=torch.long)
+    model.train()
+    for idx in batches[:warmup]:
+        optimiser.step(model(**ft._collate(tok, enc, idx, "cpu"), labels=y[idx]).loss)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for idx in batches[warmup:warmup + steps]:
+            with record_function("data"):
+                feats = ft._collate(tok, enc, idx, "cpu")
+            with record_function("forward"):
+                out = model(**feats, labels=y[idx])
+            with record_function("backward"):
+                out.loss.backward()
+            with record_function("optimiser"):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimiser.opt.step()
+                optimiser.opt.zero_grad(set_to_none=True)
+    events = prof.key_averages()
+    phases = {e.key: e.cpu_time_total for e in events if e.key in ("data", "forward", "backward", "optimiser")}
+    ops = [e for e in events if e.key.startswith("aten::")]
+    total = sum(e.self_cpu_time_total for e in ops)
+    groups: dict[str, float] = {}
+    for e in ops:
+        name = next((g for g, prefixes in OP_GROUPS.items() if e.key.startswith(prefixes)), "other")
+        groups[name] = groups.get(name, 0) + e.self_cpu_time_total
+    return {"steps": steps, "phase_share": {k: round(v / sum(phases.values()), 3) for k, v in sorted(phases.items())},
+            "op_share": {k: round(v / total, 3) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])},
+            "top_ops": {e.key: round(e.self_cpu_time_total / total, 3)
+                        for e in sorted(ops, key=lambda e: -e.self_cpu_time_total)[:10]},
+            "load_avg": [round(x, 2) for x in os.getloadavg()]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--no-mpnet", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "results/bench/finetune.json")
+    ap.add_argument("--profile", type=Path, help="only profile 20 steps (torch.profiler) and write this JSON")
     args = ap.parse_args()
+    if args.profile:
+        args.profile.parent.mkdir(parents=True, exist_ok=True)
+        args.profile.write_text(json.dumps(profile_steps(), indent=2, sort_keys=True) + "\n")
+        print(args.profile.read_text())
+        return
     load_before = [round(x, 2) for x in os.getloadavg()]
     started = time.time()
     minilm = compare("minilm_ft", args.steps, args.warmup, ["fused", "frozen_emb", "threads1"])
