@@ -35,7 +35,7 @@ def test_full_dag_runs_and_writes_metrics(pipeline):
 def test_second_repro_runs_nothing_with_bytecode_written(pipeline):
     repo, _ = pipeline
     # Bytecode writing is on (conftest.git_env), as on a user's machine.
-    run("python -c 'import textclf.approaches.centroid.approach, textclf.approaches.llm.approach, textclf.report.summary'", repo)
+    run("python -c 'import textclf.approaches.centroid.approach, textclf.approaches.llm.approach, textclf.report.markdown'", repo)
     assert list((repo / "src/textclf/approaches").glob("__pycache__/*.pyc"))
     assert stale_stages(repo) == set()
     out = run("dvc repro", repo)
