@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # DVC stages call `python`: make it the venv's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup repro test lint params ci bench bench-llm clean-cache
+.PHONY: setup repro test lint params ci benchmark bench bench-llm clean-cache
 
 $(STAMP): pyproject.toml requirements-models.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ ci: setup
 	python -m textclf.params profile=ci
 	dvc repro
 	dvc metrics show
+
+## Every approach on five datasets (conf/benchmark/default.yaml), each run a DVC experiment with this
+## checkout's code; results/ and its README.md. Resumes; unchanged runs are skipped. ~80 min on 2 cores.
+## One entry: make benchmark ARGS="--only hwu64/default"
+benchmark: setup
+	python -m textclf.benchmark.run $(ARGS)
 
 bench: setup
 	python scripts/bench_embed.py

@@ -31,6 +31,26 @@ def test_weighted_macro_f1_matches_sklearn_with_unparseable_and_missing_classes(
         assert compare.weighted_macro_f1(y, pred, 4, w[k:k + 1])[0] == pytest.approx(expected)
 
 
+def test_macro_f1_averages_the_labels_in_gold_or_predictions_as_sklearn_does():
+    """TREC's test split lacks 8 of its 47 types: a label with no gold row and no prediction has
+    no F1 to average (counted as 0 it would cap macro-F1 at 39/47). A label predicted but absent
+    from gold still counts (its F1 is 0), and an unparseable answer (-1) is no label."""
+    from textclf.evaluation.metrics import classification_metrics, macro_f1
+
+    y = np.array([0, 0, 1, 1, 2, 2])
+    perfect = y.copy()
+    assert macro_f1(y, perfect, 5) == 1.0  # labels 3 and 4: in neither
+    assert compare.weighted_macro_f1(y, perfect, 5, np.ones((1, 6)))[0] == 1.0
+    assert classification_metrics(y, perfect, list("abcde"))["macro"]["f1"] == 1.0
+    wrong = np.array([0, 0, 1, 1, 2, 3])  # one row of 2 called 3: label 3 enters with F1 0
+    expected = f1_score(y, wrong, average="macro", zero_division=0)
+    assert macro_f1(y, wrong, 5) == pytest.approx(expected, abs=1e-6)
+    assert compare.weighted_macro_f1(y, wrong, 5, np.ones((1, 6)))[0] == pytest.approx(expected)
+    unparseable = np.array([0, 0, 1, 1, 2, -1])
+    assert macro_f1(y, unparseable, 5) == pytest.approx(
+        f1_score(y, unparseable, labels=[0, 1, 2], average="macro", zero_division=0), abs=1e-6)
+
+
 def test_bootstrap_weights_are_seeded_resamples():
     w = compare.bootstrap_weights(50, 200, seed=7)
     assert w.shape == (200, 50) and (w.sum(axis=1) == 50).all()

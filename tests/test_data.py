@@ -45,6 +45,17 @@ def test_stratified_limits_are_balanced_and_seeded():
     assert stratified_take(sp, 20, seed=4).texts != a.texts
 
 
+def test_stratified_limits_keep_every_class_rare_and_single_ones_too():
+    # TREC's shape: a proportional share of 3 rows in a sample of 1/10 is none, and a class
+    # with one row cannot be stratified; both keep a row, and the sample keeps its size.
+    labels = [0] * 300 + [1] * 150 + [2] * 3 + [3] * 1 + [4] * 46
+    sp = Split([f"t{i}" for i in range(500)], labels, "x", list(range(1, 501)))
+    a = stratified_take(sp, 50, seed=0)
+    assert len(a.texts) == 50 and sorted(set(a.labels)) == [0, 1, 2, 3, 4]
+    assert a.texts == stratified_take(sp, 50, seed=0).texts
+    assert 25 <= a.labels.count(0) <= 30  # still proportional where it can be
+
+
 def test_real_rotten_tomatoes_mirror(data_cfg, tmp_path):
     cfg = cfg_for(data_cfg, RT, name="rotten_tomatoes", source="auto", hub_id="cornell-movie-review-data/rotten_tomatoes")
     splits, report = prepare(cfg, tmp_path, 42)  # HF_HUB_OFFLINE or no network: the mirror

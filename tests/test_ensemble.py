@@ -162,6 +162,28 @@ def test_too_few_rows_per_class_for_the_folds(rows, match):
         meta.fold_plan("s", np.array([0] * 20 + [1] * rows), 2, 5)
 
 
+def test_a_class_without_validation_rows_leaves_the_stack_out_and_says_why(tmp_path, caplog):
+    """TREC's shape: a class absent from validation. The nested CV has no honest estimate, so the
+    stack is no candidate (recorded, logged); best base and average still choose on validation.
+    With the stack as the only candidate the run stops, as before."""
+    rng = np.random.default_rng(0)
+    gold = {"validation": np.array([0, 1] * 150 + [2]), "test": rng.integers(0, 3, 300)}  # one row of 2
+    for split, y in gold.items():
+        onehot = np.eye(3)[y]
+        for base, noise in (("prob", 1.0), ("sim", 1.5)):
+            prob = np.exp(2.0 * onehot + rng.normal(0, noise, onehot.shape))
+            _write(tmp_path, base, split, y, prob.argmax(1), prob / prob.sum(axis=1, keepdims=True))
+        _write(tmp_path, "bare", split, y, np.where(rng.random(len(y)) < 0.6, y, 0))
+    with caplog.at_level("WARNING"):
+        out = ens.fit_and_choose(tmp_path, "s", SPEC, ["prob", "sim", "bare"], 3, gold, 42)
+    assert out.model is None and "3 or more per class" in out.stack_skipped
+    assert "stack" not in out.validation_f1 and out.chosen != "stack"
+    assert out.folds["smallest_class"] == 1 and "The stack is left out" in caplog.text
+    only_stack = typed(Ensemble, {**RAW, "candidates": ["stack"]})
+    with pytest.raises(ens.EnsembleError, match="3 or more per class"):
+        ens.fit_and_choose(tmp_path, "s", only_stack, ["prob", "sim", "bare"], 3, gold, 42)
+
+
 def test_stack_that_does_not_beat_its_best_base_falls_back_to_it(tmp_path):
     # a perfect base: the stack can at best tie it on validation, and ties go to the base
     gold = _many_classes(tmp_path, good_noise=0.0)

@@ -60,8 +60,10 @@ def approach_names(params: dict[str, Any]) -> list[str]:
 
 def ensemble_names(params: dict[str, Any]) -> list[str]:
     return list(schema.shared(params).ensembles)
-# Where DVC runs queued experiments (`dvc exp run --queue`, `--temp`): <repo>/.dvc/tmp/exps/<tmp>/.
+# Where DVC runs queued experiments: <repo>/.dvc/tmp/exps/<tmp>/ (`dvc exp run --queue`) and
+# <repo>/.dvc/tmp/exps/standalone/<tmp>/ (`--temp`).
 EXP_TMP = Path(".dvc/tmp/exps")
+EXP_PARENTS = (EXP_TMP, EXP_TMP / "standalone")
 
 
 def setup_logging() -> None:
@@ -83,8 +85,9 @@ def load_params(root: Path) -> dict[str, Any]:
 def link_outside_paths(root: Path, paths: list[str | None]) -> None:
     """DVC resolves a dependency outside the repository (`../shared/...`) from the workspace it
     runs in; a queued experiment (`dvc exp run --queue`, `--temp`) runs in
-    <repo>/.dvc/tmp/exps/<tmp>/, where `..` is .dvc/tmp/exps. Link <repo>/.dvc/tmp/exps/<name>
-    to <repo>/../<name> for each such path, so that the same relative path names the same files
+    <repo>/.dvc/tmp/exps/<tmp>/ (`--temp`: .dvc/tmp/exps/standalone/<tmp>/), where `..` is
+    DVC's tmp dir. Link <repo>/.dvc/tmp/exps/<name> (and .../standalone/<name>) to
+    <repo>/../<name> for each such path, so that the same relative path names the same files
     there (the links live in DVC's own, git-ignored tmp dir). Called from the main workspace by
     every stage and by `python -m textclf.params`."""
     if Path(os.environ.get("DVC_ROOT", root)).resolve() != root.resolve() or EXP_TMP.parts[0] in root.parts:
@@ -94,13 +97,14 @@ def link_outside_paths(root: Path, paths: list[str | None]) -> None:
         if len(parts) < 2 or parts[0] != ".." or parts[1] == "..":
             continue
         target = (root.parent / parts[1]).resolve()
-        link = root / EXP_TMP / parts[1]
-        if target.exists() and not link.exists() and (root / ".dvc").is_dir():
-            link.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                link.symlink_to(target, target_is_directory=target.is_dir())
-            except FileExistsError:  # another stage made it meanwhile
-                pass
+        for parent in EXP_PARENTS:
+            link = root / parent / parts[1]
+            if target.exists() and not link.exists() and (root / ".dvc").is_dir():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    link.symlink_to(target, target_is_directory=target.is_dir())
+                except FileExistsError:  # another stage made it meanwhile
+                    pass
 
 
 def link_from_params(root: Path) -> None:

@@ -33,18 +33,21 @@ def bootstrap_weights(n_rows: int, n_resamples: int, seed: int) -> np.ndarray:
 def weighted_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int, weights: np.ndarray) -> np.ndarray:
     """Macro-F1 over labels 0..n_labels-1 for each row of `weights` (one resample per row).
 
-    Same definition as sklearn's f1_score(average="macro", labels=range(n_labels),
-    zero_division=0): a prediction outside the labels (unparseable) is a false negative
-    for its gold class and counts for no class."""
+    Same definition as metrics.macro_f1 (sklearn's f1_score(average="macro", zero_division=0)
+    over the labels in gold or predictions): a label absent from a resample's gold rows and
+    predictions is not averaged; a prediction outside the labels (unparseable) is a false
+    negative for its gold class and counts for no class."""
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     w = np.atleast_2d(weights).astype(np.float64)
     f1 = np.zeros((w.shape[0], n_labels))
+    seen = np.zeros((w.shape[0], n_labels), dtype=bool)
     for c in range(n_labels):
         tp = w @ ((y_true == c) & (y_pred == c))
         denom = w @ (y_true == c) + w @ (y_pred == c)
         f1[:, c] = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    return f1.mean(axis=1)
+        seen[:, c] = denom > 0
+    return f1.sum(axis=1) / np.maximum(seen.sum(axis=1), 1)
 
 
 def interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:

@@ -25,6 +25,7 @@ MiniLM bases on rotten_tomatoes).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ from textclf.evaluation.ensemble_inputs import (
 )
 from textclf.evaluation.ensemble_model import build, fold_plan, full_proba, out_of_fold
 from textclf.evaluation.metrics import macro_f1
+
+log = logging.getLogger(__name__)
 
 # ------------------------------------------------ never worse than the best base (by design)
 #
@@ -108,11 +111,12 @@ class Outcome:
     chosen: str  # "stack" | "average" | "best_base:<base>"
     validation_f1: dict[str, float]  # per candidate and per base, on validation only
     folds: dict[str, int]
-    model: GridSearchCV  # the stack, refitted on all validation rows (kept whatever is chosen)
+    model: GridSearchCV | None  # the stack, refitted on all validation rows (kept whatever is chosen)
     layout: list[dict[str, Any]]
     # per split: (pred, scores) of the chosen candidate; validation is out-of-fold for the stack
     pred: dict[str, tuple[np.ndarray, np.ndarray | None]]
     test_seconds: float  # predicting test with the chosen candidate
+    stack_skipped: str | None = None  # why the stack was no candidate (too few validation rows per class)
 
 
 def fit_and_choose(root: Path, name: str, spec: Ensemble, bases: Sequence[str], n_labels: int,
@@ -122,16 +126,32 @@ def fit_and_choose(root: Path, name: str, spec: Ensemble, bases: Sequence[str], 
     candidates = check_candidates(name, spec)
     train = base_features(root, name, bases, TRAIN_SPLIT, n_labels, gold[TRAIN_SPLIT])
     test = base_features(root, name, bases, EVAL_SPLIT, n_labels, gold[EVAL_SPLIT], train.layout)
-    plan = fold_plan(name, train.labels, n_labels, spec.folds)
-    model = build(spec, seed, n_labels, plan["inner"])
-    oof = out_of_fold(model, train, plan["outer"], seed)
-    model.fit(train.x, train.labels)
+    skipped = None
+    try:
+        plan = fold_plan(name, train.labels, n_labels, spec.folds)
+    except EnsembleError as err:
+        # A class with under 3 validation rows (TREC's rarest types have none) leaves the nested CV
+        # no honest estimate: the stack is left out, said in metrics/<name>.json and the log, and
+        # the other candidates (chosen on validation as always) still run. Without any, stop.
+        candidates = [c for c in candidates if c is not Candidate.stack]
+        if not candidates:
+            raise
+        skipped = str(err)
+        counts = np.bincount(train.labels, minlength=n_labels)
+        plan = {"configured": int(spec.folds), "smallest_class": int(counts.min()), "outer": 0, "inner": 0}
+        log.warning("%s. The stack is left out; choosing among %s on validation.", skipped,
+                    [c.value for c in candidates])
+    model = None
+    if skipped is None:
+        model = build(spec, seed, n_labels, plan["inner"])
+        oof = out_of_fold(model, train, plan["outer"], seed)
+        model.fit(train.x, train.labels)
 
     scales = average_scales(train)
     saved = {s: read_saved(root, bases, s) for s in (TRAIN_SPLIT, EVAL_SPLIT)}
     avg = {TRAIN_SPLIT: average_scores(train, scales, n_labels), EVAL_SPLIT: average_scores(test, scales, n_labels)}
     y = train.labels
-    f1 = {Candidate.stack.value: macro_f1(y, oof.argmax(1), n_labels),
+    f1 = {**({} if skipped else {Candidate.stack.value: macro_f1(y, oof.argmax(1), n_labels)}),
           Candidate.average.value: macro_f1(y, avg[TRAIN_SPLIT].argmax(1), n_labels),
           **{b: macro_f1(y, saved[TRAIN_SPLIT][b].pred, n_labels) for b in bases}}
     chosen = choose(f1, candidates, bases)
@@ -146,7 +166,7 @@ def fit_and_choose(root: Path, name: str, spec: Ensemble, bases: Sequence[str], 
     else:
         base = chosen.split(":", 1)[1]
         pred = {s: (saved[s][base].pred, saved[s][base].scores) for s in saved}
-    return Outcome(chosen, f1, plan, model, train.layout, pred, time.perf_counter() - start)
+    return Outcome(chosen, f1, plan, model, train.layout, pred, time.perf_counter() - start, skipped)
 
 
 def apply_saved(root: Path, name: str, meta: Mapping[str, Any], model: GridSearchCV,

@@ -186,7 +186,9 @@ class Classifier:
 
         model_dir = self.ctx.model_dir(self.name)
         meta = json.loads((model_dir / "meta.json").read_text())
-        model = load_saved(model_dir / "meta.joblib", f"ensemble@{self.name}")  # before the bases' slow predictions
+        model = None  # only the stack has one (none is fitted when it was left out: meta["stack_skipped"])
+        if meta["chosen"] == ens.Candidate.stack.value:
+            model = load_saved(model_dir / "meta.joblib", f"ensemble@{self.name}")  # before the bases' slow predictions
         base_preds = {}
         for part in meta["bases"]:
             p = self._approach(part["base"], texts, progress)

@@ -53,14 +53,22 @@ def main(argv: list[str] | None = None) -> None:
         results[split] = classification_metrics(gold[split], pred, labels)
     model_dir = ctx.model_dir(name)
     model_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump(out.model, model_dir / "meta.joblib")
-    meta = {"bases": out.layout, "C": chosen_c(out.model), "classes": out.model.classes_.tolist(),
-            "chosen": out.chosen, "folds": out.folds}
+    saved_model = model_dir / "meta.joblib"
+    if out.model is not None:
+        joblib.dump(out.model, saved_model)
+    else:  # no stack was fitted (out.stack_skipped): no stale one is left to load
+        saved_model.unlink(missing_ok=True)
+    meta = {"bases": out.layout, "C": chosen_c(out.model) if out.model is not None else None,
+            "classes": out.model.classes_.tolist() if out.model is not None else None,
+            "chosen": out.chosen, "folds": out.folds,
+            **({"stack_skipped": out.stack_skipped} if out.stack_skipped else {})}
     (model_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    log.info("ensemble %s over %s: folds %s, C=%g; validation macro-F1 %s -> %s; %s macro-F1 %.4f", name, bases,
+    log.info("ensemble %s over %s: folds %s, C=%s; validation macro-F1 %s -> %s; %s macro-F1 %.4f", name, bases,
              out.folds, meta["C"], out.validation_f1, out.chosen, ens.EVAL_SPLIT, results[ens.EVAL_SPLIT]["macro"]["f1"])
 
-    metrics = {"approach": name, "kind": "ensemble", "bases": bases, "meta_C": rounded(meta["C"]),
+    metrics = {"approach": name, "kind": "ensemble", "bases": bases,
+               "meta_C": rounded(meta["C"]) if meta["C"] is not None else None,
+               **({"stack_skipped": out.stack_skipped} if out.stack_skipped else {}),
                # what predicted test, and the validation-only numbers that chose it (stack: out-of-fold)
                "chosen": out.chosen, "validation_macro_f1": out.validation_f1, "folds": out.folds,
                **results[ens.EVAL_SPLIT],

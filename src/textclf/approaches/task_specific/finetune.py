@@ -257,8 +257,9 @@ def finetune(base_dir: Path, train: tuple[list[str], np.ndarray], validation: tu
         if stopping.update(model, f1, history):
             break
     bar.close()
-    return save(model, tok, out_dir, stopping, {"settings": record(settings, max_length), "history": history,
-                                                "truncated_rows": truncated}, choice, live)
+    report = {"settings": record(settings, max_length), "train_rows": len(train[0]), "history": history,
+              "truncated_rows": truncated}
+    return save(model, tok, out_dir, stopping, report, choice, live)
 
 
 def save(model, tok, out_dir: Path, stopping: EarlyStopping, report: dict[str, Any], choice: Choice,

@@ -38,6 +38,10 @@ class Finetune:
     eval_batch_size: int = 128
     seed: int = MISSING  # conf/ holds it: ${seed}, the run's seed
     precision: Precision = Precision.auto
+    # Fine-tune on a seeded, class-stratified sample of this many train rows (null: all): the
+    # cost of a large model in a time budget (the benchmark's profile=best), the other approaches
+    # still learning from the whole split. Recorded in models/<name>/finetune.json.
+    max_train_rows: Optional[int] = None
 
 
 class TaskSpecificMode(Enum):

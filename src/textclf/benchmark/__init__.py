@@ -1,0 +1,1 @@
+"""The benchmark: every approach on several datasets (run.py), its leaderboard (leaderboard.py), the CI guard."""
