@@ -13,9 +13,13 @@ TEXTS = ["a gorgeous, moving film", "tedious and far too long", "the cast is fin
 
 @pytest.fixture(scope="module")
 def minilm_dir(tmp_path_factory):
-    import os
-    os.environ.setdefault("TEXTCLF_CACHE", str(tmp_path_factory.mktemp("cache")))
-    return resolve(MINILM)[0]
+    """MiniLM resolved into this module's own cache, offline (from its PyPI package), as in
+    test_resolve: not the caller's TEXTCLF_CACHE or network, and set for this module only (a bare
+    os.environ.setdefault leaked into every later test, and kept a caller's value)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TEXTCLF_CACHE", str(tmp_path_factory.mktemp("cache")))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        yield resolve(MINILM)[0]
 
 
 def test_torch_backend_matches_plain_sentence_transformers(minilm_dir):

@@ -551,5 +551,7 @@ def test_t5_without_reachable_weights_fails_fast(tmp_path, monkeypatch):
     start = time.perf_counter()
     with pytest.raises(ModelNotFound, match=r"google/flan-t5-small.*not reachable.*No T5 weights are packaged"):
         fit_stage.main(["t5"])
-    assert time.perf_counter() - start < 10
+    # Fast: no wait on the hub client's retries. 30 s, not 10: the stage's own work before the
+    # refusal (params, data, imports) needs headroom on a loaded 2-core machine.
+    assert time.perf_counter() - start < 30
     hub.hub_reachable.cache_clear()
