@@ -145,6 +145,44 @@ def test_summary_collect_intervals_paired_tests_and_labelled_rows(tmp_path):
     assert "| stack | ensemble |" in md and "| 9,400 | – | 0.0100 |" in md
 
 
+def test_baselines_majority_and_stratified_and_who_does_not_beat_them(tmp_path):
+    """An imbalanced set (87% one class): an approach that always answers the majority class is
+    reported as not significantly better than the baseline; a good one is; neither baseline can
+    be `best`."""
+    from textclf.evaluation import baselines
+
+    rng = np.random.default_rng(1)
+    n = 600
+    y = (rng.random(n) < 0.13).astype(int)  # 1 = the rare class
+    train = (rng.random(5000) < 0.13).astype(int)
+    preds = baselines.predict(train, n, seed=42)
+    assert (preds["majority"] == 0).all()
+    assert np.array_equal(preds["stratified"], baselines.predict(train, n, seed=42)["stratified"])
+    assert 0.05 < preds["stratified"].mean() < 0.25
+    params = {"approaches": {"good": {"kind": "embed_lr", "input": "data/embeddings"},
+                             "lazy": {"kind": "embed_lr", "input": "data/embeddings"}}, "ensembles": {}}
+    for name, pred in (("good", np.where(rng.random(n) < 0.9, y, 1 - y)), ("lazy", np.zeros(n, dtype=int))):
+        _write_preds(tmp_path / "predictions" / name / "test.jsonl", y, pred)
+        m = {"kind": "embed_lr", "rows": n, "accuracy": float((pred == y).mean()),
+             "macro": {"f1": round(f1_score(y, pred, average="macro", zero_division=0), 6)}, "weighted": {"f1": 0.0},
+             "unparseable": 0, "labelled": {"splits": ["train"], "rows": 0}}
+        (tmp_path / "metrics").mkdir(exist_ok=True)
+        (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps(m))
+    s = collect.collect(Context(tmp_path, params), {"train": 5000, "validation": 1, "test": n}, 2, 300, 0,
+                        baselines=preds)
+    base = s["baselines"]
+    # majority: F1 of the common class 2p/(1+p) with p its share, 0 for the rare one
+    share = float((y == 0).mean())
+    assert base["majority"]["macro_f1"] == pytest.approx(share / (1 + share), abs=1e-6)
+    assert base["majority"]["accuracy"] == pytest.approx(share, abs=1e-6)
+    assert base["compared_with"] == "stratified" or base["majority"]["macro_f1"] >= base["stratified"]["macro_f1"]
+    assert base["not_significantly_better"] == ["lazy"] and s["best"] == "good"
+    assert s["approaches"]["good"]["vs_baseline"]["significantly_better"]
+    md = markdown.markdown(s, Context(tmp_path, {**params, "data": {"name": "d"}, "embedder": {"name": "e"}}))
+    assert f"**lazy is not significantly better than the {base['compared_with']} baseline**" in md
+    assert "**good is not significantly better than the" not in md
+
+
 def test_summary_refuses_test_predictions_on_different_rows(tmp_path):
     params = {"approaches": {"a": {"kind": "embed_lr"}, "b": {"kind": "centroid"}}}
     for name, labels in (("a", [0, 1, 0]), ("b", [1, 1, 0])):

@@ -19,7 +19,7 @@ import numpy as np
 
 from textclf.core.settings import Data, typed
 from textclf.data.load import load_raw
-from textclf.data.prepared import SPLITS
+from textclf.data.prepared import SPLITS, stratified_indices
 from textclf.data.validate import (
     DataError,
     Report,
@@ -36,36 +36,11 @@ log = logging.getLogger(__name__)
 
 
 def stratified_take(split: Split, n: int | None, seed: int) -> Split:
-    """A seeded, class-stratified sample of n rows (all rows when n is None or too big).
-    Every class present in the split keeps at least one row when n allows it: a proportional
-    share rounds a class of 3 rows in 4,849 to none in a sample of 400 (TREC's rarest types),
-    and the data stage then stops on a train split without that class. Classes with a single
-    row cannot be stratified by sklearn: they are set aside and topped up like the rest."""
+    """A seeded, class-stratified sample of n rows (all rows when n is None or too big):
+    prepared.stratified_indices."""
     if n is None or n >= len(split.texts):
         return split
-    from sklearn.model_selection import train_test_split
-
-    labels = np.asarray(split.labels)
-    counts = np.bincount(labels)
-    present = np.flatnonzero(counts)
-    single = np.isin(labels, np.flatnonzero(counts == 1))
-    idx = np.flatnonzero(~single)
-    if len(idx) > n:
-        take, _ = train_test_split(idx, train_size=n, stratify=labels[idx], random_state=seed)
-    else:
-        take = idx
-    take = take.tolist()
-    if n >= len(present):
-        rng = np.random.default_rng(seed)
-        missing = sorted(set(present.tolist()) - set(labels[take].tolist()))
-        for label in missing:
-            # One row of the missing class in place of one of the most represented class's rows.
-            if len(take) >= n:
-                have = np.bincount(labels[take], minlength=len(counts))
-                donor = int(np.argmax(have))
-                take.remove(max(i for i in take if labels[i] == donor))
-            take.append(int(rng.choice(np.flatnonzero(labels == label))))
-    take = sorted(take)
+    take = stratified_indices(split.labels, n, seed)
     return Split([split.texts[i] for i in take], [split.labels[i] for i in take], split.origin,
                  [split.rows[i] for i in take])
 

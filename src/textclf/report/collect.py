@@ -23,6 +23,7 @@ from textclf.core.context import Context, metrics_path
 from textclf.core.io import rounded
 from textclf.core.settings import Approach, Compare, Ensemble
 from textclf.evaluation import compare, predictions
+from textclf.evaluation.metrics import macro_f1
 
 # Optional keys of an `llm` block in metrics/<name>.json that the summary carries over.
 LLM_KEYS = ("requests", "prompt_tokens", "completion_tokens", "estimated_cost_usd", "cost_usd")
@@ -162,11 +163,32 @@ def vs_best(p: compare.Paired) -> dict[str, Any]:
             "best_only_correct": p.a_only_correct, "this_only_correct": p.b_only_correct}
 
 
+def vs_baseline(p: compare.Paired) -> dict[str, Any]:
+    """This approach against the stronger baseline: better only when ahead and both tests agree."""
+    return {"this_minus_baseline_macro_f1": rounded(p.delta), "ci_low": rounded(p.delta_ci[0]),
+            "ci_high": rounded(p.delta_ci[1]), "p_bootstrap": rounded(p.p_bootstrap), "p_mcnemar": rounded(p.p_mcnemar),
+            "significantly_better": bool(p.delta > 0 and significant(p.p_bootstrap, p.p_mcnemar))}
+
+
+def baseline_rows(gold: np.ndarray, preds: Mapping[str, np.ndarray], n_labels: int,
+                  weights: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Macro-F1 with its interval and accuracy of each baseline (evaluation/baselines.py)."""
+    out = {}
+    for name, pred in preds.items():
+        lo, hi = compare.interval(compare.weighted_macro_f1(gold, pred, n_labels, weights))
+        out[name] = {"macro_f1": macro_f1(gold, pred, n_labels), "macro_f1_ci_low": rounded(lo),
+                     "macro_f1_ci_high": rounded(hi), "accuracy": rounded(float(np.mean(pred == gold)))}
+    return out
+
+
 def collect(ctx: Context, split_rows: Mapping[str, int], n_labels: int, resamples: int, seed: int, *,
-            rare: tuple[Sequence[int], Sequence[str], int] | None = None) -> dict[str, Any]:
+            rare: tuple[Sequence[int], Sequence[str], int] | None = None,
+            baselines: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
     """The summary of the configured approaches and ensembles only (`entries(ctx)`: files of
     an approach dropped from the config are never read; `python -m textclf.report.stale` lists them).
-    rare: (train rows per class, label names, k) for the rarest-classes table, or None for none."""
+    rare: (train rows per class, label names, k) for the rarest-classes table, or None for none.
+    baselines: {name: test predictions} of trivial baselines (evaluation/baselines.py): scored,
+    and every approach tested against the stronger one; they are never `best`."""
     rows, tests = read_results(ctx, entries(ctx), split_rows)
     if not rows:
         return {"approaches": {}, "best": None}
@@ -184,6 +206,15 @@ def collect(ctx: Context, split_rows: Mapping[str, int], n_labels: int, resample
     out = {"approaches": dict(sorted(rows.items())), "best": best,
            "bootstrap": {"resamples": resamples, "seed": seed, "confidence": compare.CONFIDENCE},
            "significance": {"alpha": compare.ALPHA, "rule": "both the paired bootstrap and McNemar below alpha"}}
+    if baselines:
+        base = baseline_rows(gold, baselines, n_labels, weights)
+        stronger = min(base, key=lambda n: (-base[n]["macro_f1"], list(base).index(n)))
+        for name, saved in tests.items():
+            rows[name]["vs_baseline"] = vs_baseline(
+                compare.paired(gold, saved.pred, baselines[stronger], n_labels, weights))
+        out["baselines"] = {**base, "compared_with": stronger,
+                            "not_significantly_better": sorted(n for n in rows
+                                                               if not rows[n]["vs_baseline"]["significantly_better"])}
     table = rare_classes(gold, {n: t.pred for n, t in tests.items()}, *rare) if rare else None
     if table:  # absent for binary tasks: their summary.json stays as it was
         out["rare_classes"] = table

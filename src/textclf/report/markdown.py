@@ -116,6 +116,28 @@ def _rare_lines(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def baseline_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The trivial baselines, and in words which approaches do not beat the stronger one."""
+    base = summary.get("baselines")
+    if not base:
+        return []
+    scored = [n for n in base if isinstance(base[n], Mapping)]
+    figures = "; ".join(f"{n} {fmt(base[n]['macro_f1'])} [{fmt(base[n]['macro_f1_ci_low'])}, "
+                        f"{fmt(base[n]['macro_f1_ci_high'])}] (accuracy {fmt(base[n]['accuracy'])})" for n in scored)
+    lines = ["", f"Trivial baselines (scikit-learn DummyClassifier fitted on the train labels, no text): {figures}. "
+             f"Each approach is tested against the stronger, **{base['compared_with']}** (both paired tests at "
+             f"{compare.ALPHA:.0%}).", ""]
+    weak = base["not_significantly_better"]
+    if not weak:
+        lines.append(f"- Every approach is significantly better than the {base['compared_with']} baseline.")
+    for name in weak:
+        v = summary["approaches"][name]["vs_baseline"]
+        lines.append(f"- **{name} is not significantly better than the {base['compared_with']} baseline** "
+                     f"(ΔF1 {v['this_minus_baseline_macro_f1']:+.4f} [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]; "
+                     f"paired bootstrap p {_p(v['p_bootstrap'])}, McNemar p {_p(v['p_mcnemar'])}).")
+    return lines
+
+
 def markdown(summary: Mapping[str, Any], ctx: Context) -> str:
     rows = summary["approaches"]
     cost = cost_columns(ctx.root, entries(ctx), rows)
@@ -124,4 +146,4 @@ def markdown(summary: Mapping[str, Any], ctx: Context) -> str:
     lines += ["", "Timings (train s, s / 1k texts) are from metrics/timings/ of this run and include the shared "
               "embedding stage for approaches on data/embeddings; an ensemble's include its bases'. "
               "ΔF1 is this approach minus the best."]
-    return "\n".join(lines + _verdict_lines(summary) + _rare_lines(summary)) + "\n"
+    return "\n".join(lines + _verdict_lines(summary) + baseline_lines(summary) + _rare_lines(summary)) + "\n"

@@ -11,6 +11,7 @@ import numpy as np
 from textclf.core.context import Context, metrics_path, setup_logging
 from textclf.core.io import dump_json, write_text_atomic
 from textclf.data.prepared import SPLITS
+from textclf.evaluation import baselines
 from textclf.report.cards import model_cards
 from textclf.report.collect import collect, rare_classes_k
 from textclf.report.markdown import markdown
@@ -25,9 +26,11 @@ def main() -> None:
     split_rows = {s: len(ctx.split(s).labels) for s in SPLITS}
     cfg = ctx.settings.compare
     k = rare_classes_k(cfg)
-    train_counts = np.bincount(ctx.split("train").labels, minlength=len(ctx.label_names)).tolist()
+    train = ctx.split("train").labels
+    train_counts = np.bincount(train, minlength=len(ctx.label_names)).tolist()
     summary = collect(ctx, split_rows, len(ctx.label_names), cfg.bootstrap_resamples, cfg.seed,
-                      rare=(train_counts, ctx.label_names, k))
+                      rare=(train_counts, ctx.label_names, k),
+                      baselines=baselines.predict(train, split_rows["test"], ctx.seed))
     dump_json(summary, ctx.path(metrics_path("summary")))
     # Only a warning (dvc.yaml is read, not a dependency: it changes no output). Leftovers of
     # dropped approaches are not read above, but stay in the workspace (and git) beside the current ones.

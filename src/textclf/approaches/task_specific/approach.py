@@ -108,14 +108,11 @@ def fit(ctx, name: str, out_dir: Path) -> None:
         log.info("Fine-tuning %s (%s, from %s)", spec["name"], location, source)
         train, val = ctx.split("train"), ctx.split("validation")
         if settings.finetune.max_train_rows is not None:
-            from textclf.data.prepare import Split, stratified_take
-            from textclf.data.prepared import Prepared
+            from textclf.data.prepared import Prepared, stratified_indices
 
             n_all = len(train.texts)
-            rows = list(range(n_all))
-            take = stratified_take(Split(train.texts, [int(y) for y in train.labels], "train", rows),
-                                   settings.finetune.max_train_rows, settings.finetune.seed)
-            train = Prepared(take.texts, np.asarray(take.labels, dtype=train.labels.dtype))
+            take = stratified_indices(train.labels, settings.finetune.max_train_rows, settings.finetune.seed)
+            train = Prepared([train.texts[i] for i in take], train.labels[take])
             log.info("Fine-tuning on %d of %d train rows (finetune.max_train_rows: a seeded, stratified sample)",
                      len(train.texts), n_all)
         # fit@ hands its dvclive log over as ctx.live (stages/fit.py); other callers have none.
