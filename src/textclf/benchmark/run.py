@@ -229,12 +229,17 @@ def record(entry: Entry, summary: dict[str, Any], data: dict[str, Any], ensemble
            "approaches": approaches, "best": best, "runner_up": runner_up, "best_significant": best_significant,
            "ensemble_choice": {n: e.get("chosen") for n, e in sorted(ensembles.items())},
            "fingerprint": fp}
-    skipped = {n: e["stack_skipped"] for n, e in sorted(ensembles.items()) if e.get("stack_skipped")}
+    # The reason's first clause (metrics/<name>.json holds the whole message).
+    skipped = {n: e["stack_skipped"].split(" (label indices")[0] for n, e in sorted(ensembles.items())
+               if e.get("stack_skipped")}
     if skipped:
         out["stack_skipped"] = skipped
     if "baselines" in summary:
-        out["baselines"] = {n: {"macro_f1": b["macro_f1"], "ci_low": b.get("macro_f1_ci_low"),
-                                "ci_high": b.get("macro_f1_ci_high")} for n, b in sorted(summary["baselines"].items())}
+        base = summary["baselines"]
+        out["baselines"] = {n: {"macro_f1": b["macro_f1"], "ci_low": b["macro_f1_ci_low"], "ci_high": b["macro_f1_ci_high"],
+                                "accuracy": b["accuracy"]} for n, b in sorted(base.items()) if isinstance(b, dict)}
+        out["baseline_compared_with"] = base["compared_with"]
+        out["not_better_than_baseline"] = base["not_significantly_better"]
     if entry.note:
         out["note"] = entry.note
     return out
