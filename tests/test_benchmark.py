@@ -90,13 +90,17 @@ def test_fingerprint_moves_with_code_config_and_data_but_not_with_the_runner(tmp
     for rel in ("src/textclf/x.py", "src/textclf/benchmark/run.py", "conf/a.yaml", "conf/benchmark/b.yaml",
                 "dvc.yaml", "pyproject.toml", "data/d/train.jsonl"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(rel)
+        (tmp_path / rel).write_text(rel if rel != "dvc.yaml" else "stages: {a: {cmd: x}}\n")
     entry, params = bench.Entry("d"), {"data": {"local_dir": "data/d"}}
     first = bench.fingerprint(tmp_path, entry, params)
     assert bench.fingerprint(tmp_path, entry, params) == first
     (tmp_path / "src/textclf/benchmark/run.py").write_text("changed")
     (tmp_path / "conf/benchmark/b.yaml").write_text("changed")
+    (tmp_path / "dvc.yaml").write_text("metrics: [results/benchmark.json]\nstages: {a: {cmd: x}}\n")
     assert bench.fingerprint(tmp_path, entry, params) == first
+    (tmp_path / "dvc.yaml").write_text("stages: {a: {cmd: y}}\n")
+    assert bench.fingerprint(tmp_path, entry, params) != first
+    (tmp_path / "dvc.yaml").write_text("stages: {a: {cmd: x}}\n")
     assert bench.fingerprint(tmp_path, bench.Entry("d", limits={"test": 5}), params) != first
     for rel in ("src/textclf/x.py", "conf/a.yaml", "data/d/train.jsonl"):
         before = bench.fingerprint(tmp_path, entry, params)
