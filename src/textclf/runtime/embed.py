@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import uuid
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -85,13 +87,21 @@ class Embedder:
         sha = verify(self.model_dir, self.spec)
         base = cache_root() / "onnx" / f"{self.spec['name']}-{sha[:12]}"
         fp32 = base / "model.onnx"
-        if not fp32.is_file():
-            export_onnx(self.model_dir, fp32)
-        if self.backend is Backend.onnx:
-            return fp32
         int8 = base / "model.int8-ffn-out-fp32.onnx"
-        if not int8.is_file():
-            quantize_int8(fp32, int8)
+        if fp32.is_file() and (self.backend is Backend.onnx or int8.is_file()):
+            return fp32 if self.backend is Backend.onnx else int8
+        # Parallel experiments (`dvc queue start -j 2`), Ray workers and stages share this cache:
+        # one process exports while the others wait for it, then they read its finished file.
+        from filelock import FileLock
+
+        base.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(base / ".export.lock")):
+            if not fp32.is_file():
+                export_onnx(self.model_dir, fp32)
+            if self.backend is Backend.onnx:
+                return fp32
+            if not int8.is_file():
+                quantize_int8(fp32, int8)
         return int8
 
     def _session(self):
@@ -198,6 +208,13 @@ def embed_texts(ctx, texts: Sequence[str], progress: bool = True) -> np.ndarray:
     return vectors.copy()
 
 
+def _partial(dest: Path) -> Path:
+    """A temp name of this process's own beside `dest`, renamed onto it when complete: a
+    shared `.partial.onnx` let two exporting processes write into one file and one of them
+    rename the other's half-written export into place."""
+    return dest.with_name(f".{dest.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial.onnx")
+
+
 def quantize_int8(src: Path, dest: Path) -> None:
     """Dynamic int8 weights, per channel, reduced range (AVX2 without VNNI saturates at
     full range). The feed-forward down-projections stay fp32: their inputs carry the
@@ -209,10 +226,13 @@ def quantize_int8(src: Path, dest: Path) -> None:
     keep_fp32 = [n.name for n in onnx.load(str(src), load_external_data=False).graph.node
                  if n.op_type == "MatMul" and "/output/dense/" in n.name and "attention" not in n.name]
     log.info("Quantising %s to int8 (%d feed-forward output MatMuls kept fp32)", src, len(keep_fp32))
-    tmp = dest.with_suffix(".partial.onnx")
-    quantize_dynamic(src, tmp, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
-                     nodes_to_exclude=keep_fp32)
-    tmp.replace(dest)
+    tmp = _partial(dest)
+    try:
+        quantize_dynamic(src, tmp, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+                         nodes_to_exclude=keep_fp32)
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed run leaves no partial file behind
 
 
 def export_onnx(model_dir: Path, dest: Path) -> None:
@@ -225,7 +245,7 @@ def export_onnx(model_dir: Path, dest: Path) -> None:
     model = AutoModel.from_pretrained(str(model_dir)).eval()
     enc = tok(["an example sentence", "another one, a little longer"], padding=True, return_tensors="pt")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(".partial.onnx")
+    tmp = _partial(dest)
     axes = {0: "batch", 1: "tokens"}
     class TokenEmbeddings(torch.nn.Module):
         # Keyword call: models differ in positional order and extra inputs (token_type_ids).
@@ -236,11 +256,14 @@ def export_onnx(model_dir: Path, dest: Path) -> None:
         def forward(self, input_ids, attention_mask):
             return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    with torch.no_grad():
-        torch.onnx.export(
-            TokenEmbeddings(model), (enc["input_ids"], enc["attention_mask"]), str(tmp),
-            input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
-            opset_version=17, dynamo=False,
-        )
-    tmp.replace(dest)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                TokenEmbeddings(model), (enc["input_ids"], enc["attention_mask"]), str(tmp),
+                input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+                dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+                opset_version=17, dynamo=False,
+            )
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed export leaves no partial file behind

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 # A worker maps one batch of texts to one row of floats per text.
 Worker = Callable[[list[str]], np.ndarray]
+# engine=ray: times an actor lost with its node is restarted on another node, and times a batch
+# it was running is re-sent (see _map_ray).
+ACTOR_RESTARTS = 3
+BATCH_RETRIES = 3
 
 
 def check_engine(engine: schema.Engine | Mapping[str, Any] | None) -> schema.Engine:
@@ -124,17 +128,38 @@ def _map_ray(texts: Sequence[str], batches: Sequence[np.ndarray], make_worker: C
         gpus = e.gpus_per_actor if device == "cuda" else 0
         log.info("%s on Ray Data: %d batches, %d actors (%s CPU, %s GPU each)", desc, len(items), e.actors,
                  e.cpus_per_actor, gpus)
+        # Fault tolerance, set here rather than left to Ray Data's defaults (unbounded restarts and
+        # retries, which wait forever for a lost node's resources): an actor whose node dies is
+        # restarted elsewhere up to ACTOR_RESTARTS times and its unfinished batches are re-sent
+        # (a batch is a pure function of its texts, so a re-run gives the same rows); past that
+        # the run fails, naming the lost node (_node_loss). Rows are checked below either way.
         out_ds = ds.map_batches(_Actor, fn_constructor_args=(make_worker,), batch_size=1, batch_format="numpy",
                                 compute=ray.data.ActorPoolStrategy(size=e.actors),
-                                num_cpus=e.cpus_per_actor, num_gpus=gpus)
+                                num_cpus=e.cpus_per_actor, num_gpus=gpus,
+                                max_restarts=ACTOR_RESTARTS, max_task_retries=BATCH_RETRIES)
         out: np.ndarray | None = None
-        seen = 0
-        for part in out_ds.iter_batches(batch_size=None, batch_format="numpy"):
-            rows, vals = part["row"], np.asarray(part["value"])
-            if out is None:
-                out = np.zeros((len(texts), vals.shape[1]), dtype=vals.dtype)
-            out[rows] = vals  # back in row order, whichever actor finished first
-            seen += len(rows)
-    if out is None or seen != len(texts):
-        raise RuntimeError(f"Ray returned {seen} of {len(texts)} rows")
+        filled = np.zeros(len(texts), dtype=np.int64)
+        try:
+            for part in out_ds.iter_batches(batch_size=None, batch_format="numpy"):
+                rows, vals = np.asarray(part["row"], dtype=np.int64), np.asarray(part["value"])
+                if out is None:
+                    out = np.zeros((len(texts), vals.shape[1]), dtype=vals.dtype)
+                out[rows] = vals  # back in row order, whichever actor finished first
+                np.add.at(filled, rows, 1)
+        except ray.exceptions.RayError as exc:
+            raise RuntimeError(f"{desc} on Ray failed: {_node_loss(ray)}{type(exc).__name__}: {str(exc)[:2000]}") from exc
+    # Every row exactly once: a lost or twice-delivered batch is an error, never a silent gap.
+    missing, twice = np.flatnonzero(filled == 0), np.flatnonzero(filled > 1)
+    if out is None or len(missing) or len(twice):
+        raise RuntimeError(f"Ray returned {int((filled > 0).sum())} of {len(texts)} rows: {len(missing)} missing "
+                           f"(first: {missing[:5].tolist()}), {len(twice)} more than once (first: {twice[:5].tolist()})")
     return out
+
+
+def _node_loss(ray) -> str:
+    """'lost node(s) <id> (<ip>): ' for the cluster's dead nodes, '' when none (or unknown)."""
+    try:
+        dead = [f"{n['NodeID'][:12]} ({n.get('NodeManagerAddress')})" for n in ray.nodes() if not n.get("Alive")]
+    except Exception:  # noqa: BLE001 - only for the message: the original error is raised regardless
+        return ""
+    return f"the cluster lost node(s) {', '.join(dead)} during the run; " if dead else ""
