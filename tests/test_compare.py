@@ -183,6 +183,68 @@ def test_baselines_majority_and_stratified_and_who_does_not_beat_them(tmp_path):
     assert "**good is not significantly better than the" not in md
 
 
+def test_majority_baseline_on_a_tiny_set_has_the_known_macro_f1():
+    """Train labels 0,0,0,1,2: the majority baseline answers 0 for every test row. Test gold
+    0,0,1,2: class 0 has precision 2/4 and recall 1 (F1 2/3), classes 1 and 2 F1 0, so macro-F1
+    is (2/3)/3 = 0.2222 and accuracy 0.5. The stratified one is seeded: same seed, same draw."""
+    from textclf.evaluation import baselines
+
+    preds = baselines.predict([0, 0, 0, 1, 2], 4, seed=7)
+    assert preds["majority"].tolist() == [0, 0, 0, 0]
+    assert np.array_equal(preds["stratified"], baselines.predict([0, 0, 0, 1, 2], 4, seed=7)["stratified"])
+    gold = np.array([0, 0, 1, 2])
+    rows = collect.baseline_rows(gold, preds, 3, compare.bootstrap_weights(4, 200, 0))
+    assert rows["majority"]["macro_f1"] == pytest.approx(2 / 9, abs=1e-6)
+    assert rows["majority"]["accuracy"] == pytest.approx(0.5)
+    assert rows["majority"]["macro_f1_ci_low"] <= rows["majority"]["macro_f1"] <= rows["majority"]["macro_f1_ci_high"]
+    assert list(rows) == ["majority", "stratified"]
+
+
+def test_an_approach_equal_to_the_majority_baseline_is_not_significantly_better(tmp_path):
+    """When majority is the stronger baseline, an approach answering exactly what it answers has
+    ΔF1 0 and both p-values 1: named in summary.md as not significantly better. Baselines are never
+    approaches nor `best`, even when one beats every approach, and adding them changes no other
+    figure of the summary."""
+    rng = np.random.default_rng(3)
+    n = 400
+    y = (rng.random(n) < 0.2).astype(int)
+    base = {"majority": np.zeros(n, dtype=np.int64), "stratified": (1 - y).astype(np.int64)}  # always wrong
+    approaches = {"copycat": np.zeros(n, dtype=int), "good": np.where(rng.random(n) < 0.9, y, 1 - y),
+                  "bad": np.where(rng.random(n) < 0.4, y, 1 - y)}
+    for name, pred in approaches.items():
+        _write_preds(tmp_path / "predictions" / name / "test.jsonl", y, pred)
+        m = {"kind": "embed_lr", "rows": n, "accuracy": float((pred == y).mean()),
+             "macro": {"f1": round(f1_score(y, pred, average="macro", zero_division=0), 6)}, "weighted": {"f1": 0.0},
+             "unparseable": 0, "labelled": {"splits": ["train"], "rows": 0}}
+        (tmp_path / "metrics").mkdir(exist_ok=True)
+        (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps(m))
+    params = {"approaches": {k: {"kind": "embed_lr", "input": "data/embeddings"} for k in approaches},
+              "ensembles": {}}
+    ctx = Context(tmp_path, params)
+    split_rows = {"train": 1000, "validation": 1, "test": n}
+    s = collect.collect(ctx, split_rows, 2, 300, 0, baselines=base)
+    b = s["baselines"]
+    assert b["compared_with"] == "majority" and b["stratified"]["macro_f1"] == 0.0
+    v = s["approaches"]["copycat"]["vs_baseline"]
+    assert v["this_minus_baseline_macro_f1"] == 0.0 and v["p_bootstrap"] == 1.0 and v["p_mcnemar"] == 1.0
+    assert not v["significantly_better"] and s["approaches"]["good"]["vs_baseline"]["significantly_better"]
+    assert b["not_significantly_better"] == ["bad", "copycat"]
+    assert set(s["approaches"]) == set(approaches) and s["best"] == "good"
+    md = markdown.markdown(s, Context(tmp_path, {**params, "data": {"name": "d"}, "embedder": {"name": "e"}}))
+    assert "**copycat is not significantly better than the majority baseline**" in md
+    assert "**good is not significantly better" not in md
+    # Without baselines: the same summary but the new keys (existing figures unchanged).
+    plain = collect.collect(ctx, split_rows, 2, 300, 0)
+    stripped = {k: v for k, v in s.items() if k != "baselines"}
+    stripped["approaches"] = {n: {k: v for k, v in r.items() if k != "vs_baseline"} for n, r in s["approaches"].items()}
+    assert json.dumps(stripped, sort_keys=True) == json.dumps(plain, sort_keys=True)
+    # Only the good approach: said in one sentence.
+    one = {"approaches": {"good": params["approaches"]["good"]}, "ensembles": {}}
+    s1 = collect.collect(Context(tmp_path, one), split_rows, 2, 300, 0, baselines=base)
+    md1 = markdown.markdown(s1, Context(tmp_path, {**one, "data": {"name": "d"}, "embedder": {"name": "e"}}))
+    assert "Every approach is significantly better than both baselines" in md1
+
+
 def test_summary_refuses_test_predictions_on_different_rows(tmp_path):
     params = {"approaches": {"a": {"kind": "embed_lr"}, "b": {"kind": "centroid"}}}
     for name, labels in (("a", [0, 1, 0]), ("b", [1, 1, 0])):

@@ -129,7 +129,8 @@ def baseline_lines(summary: Mapping[str, Any]) -> list[str]:
              f"{compare.ALPHA:.0%}).", ""]
     weak = base["not_significantly_better"]
     if not weak:
-        lines.append(f"- Every approach is significantly better than the {base['compared_with']} baseline.")
+        lines.append(f"- Every approach is significantly better than both baselines (tested against the stronger, "
+                     f"{base['compared_with']}).")
     for name in weak:
         v = summary["approaches"][name]["vs_baseline"]
         lines.append(f"- **{name} is not significantly better than the {base['compared_with']} baseline** "

@@ -31,7 +31,8 @@ def main() -> None:
     train_counts = np.bincount(train, minlength=len(ctx.label_names)).tolist()
     summary = collect(ctx, split_rows, len(ctx.label_names), cfg.bootstrap_resamples, cfg.seed,
                       rare=(train_counts, ctx.label_names, k),
-                      baselines=baselines.predict(train, split_rows["test"], ctx.seed))
+                      # compare.seed, as the bootstrap: a declared param of this stage (dvc.yaml)
+                      baselines=baselines.predict(train, split_rows["test"], cfg.seed))
     dump_json(summary, ctx.path(metrics_path("summary")))
     # The figure experiments are compared on, alone and first in `dvc exp show` (dvc.yaml).
     dump_json({"test_macro_f1": {n: r["macro_f1"] for n, r in summary["approaches"].items()}},
