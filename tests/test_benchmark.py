@@ -115,3 +115,13 @@ def test_measure_passes_the_exit_code_on_and_reports_the_largest_process(tmp_pat
     rec = json.loads(out.read_text())
     assert rec["returncode"] == 3 and rec["peak_rss_kb"] > 200 * 1024
     assert measure.main([str(out)]) == 2
+
+
+def test_a_benchmark_with_entries_not_run_yet_says_so(tmp_path):
+    from textclf.benchmark import leaderboard
+
+    path = bench.write_benchmark(tmp_path, [], {"cores": 2}, not_run=["rotten_tomatoes/best"])
+    out = json.loads(path.read_text())
+    assert out["not_run"] == ["rotten_tomatoes/best"]
+    assert "**Not run yet** (in the benchmark config, no recorded run): `rotten_tomatoes/best`" in leaderboard.render(out)
+    assert "not_run" not in json.loads(bench.write_benchmark(tmp_path, [], {}).read_text())

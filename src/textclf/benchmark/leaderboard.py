@@ -291,6 +291,10 @@ def render(benchmark: Mapping[str, Any]) -> str:
         f"Machine: {machine_line(benchmark.get('machine') or {})}.",
         "",
     ]
+    missing = list(benchmark.get("not_run") or [])
+    if missing:
+        lines += [f"**Not run yet** (in the benchmark config, no recorded run): {', '.join(f'`{m}`' for m in missing)}."
+                  " `make benchmark` runs what is missing and keeps what is recorded.", ""]
     if not runs:
         return "\n".join([*lines, "No runs recorded.", ""])
     lines += [

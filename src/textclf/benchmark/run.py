@@ -280,7 +280,8 @@ def _same_predictions(previous: dict[str, Any], root: Path, name: str) -> bool:
     return now == before
 
 
-def write_benchmark(results: Path, records: Sequence[dict[str, Any]], mach: dict[str, Any]) -> Path:
+def write_benchmark(results: Path, records: Sequence[dict[str, Any]], mach: dict[str, Any],
+                    not_run: Sequence[str] = ()) -> Path:
     """results/benchmark.json: the runs in config order (without their fingerprints), the machine,
     and `macro_f1`: {dataset: {profile: {approach: f1}}}, which `dvc metrics diff` can show (it
     flattens dicts, not lists)."""
@@ -289,7 +290,8 @@ def write_benchmark(results: Path, records: Sequence[dict[str, Any]], mach: dict
     for r in runs:
         f1.setdefault(r["dataset"], {})[r["profile"]] = {n: a["macro_f1"] for n, a in r["approaches"].items()}
     path = results / "benchmark.json"
-    path.write_text(json.dumps({"machine": mach, "macro_f1": f1, "runs": runs}, indent=2, sort_keys=True) + "\n")
+    out = {"machine": mach, "macro_f1": f1, "runs": runs, **({"not_run": list(not_run)} if not_run else {})}
+    path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -338,14 +340,19 @@ def main(argv: list[str] | None = None) -> int:
         records.append(rec)
         print(f"[{label}] done in {_elapsed(measured['wall_seconds'])}, peak {measured['peak_rss_mb']:.0f} MB; "
               f"best {rec['best']} {rec['approaches'][rec['best']]['macro_f1']:.4f}", flush=True)
-    if {e.key for e in entries} == {e.key for e in load_config(root / args.config)}:
-        write_benchmark(results, records, mach)
-        from textclf.benchmark import leaderboard
+    every = load_config(root / args.config)
+    if {e.key for e in entries} != {e.key for e in every}:
+        # --only: the other entries' recorded runs, in config order; those never run are listed.
+        done = {e.key: results / e.dataset / e.profile / "run.json" for e in every}
+        ran = {f"{r['dataset']}/{r['profile']}": r for r in records}
+        records = [ran.get(k) or json.loads(done[k].read_text()) for k in done if k in ran or done[k].is_file()]
+    not_run = [e.key for e in every if not any(f"{r['dataset']}/{r['profile']}" == e.key for r in records)]
+    write_benchmark(results, records, mach, not_run)
+    from textclf.benchmark import leaderboard
 
-        leaderboard.main(["--results", str(results)])
-        print(f"{results}/benchmark.json and README.md written ({_elapsed(time.monotonic() - total)})")
-    else:
-        print("--only: results/benchmark.json and results/README.md left as they were (they list every run)")
+    leaderboard.main(["--results", str(results)])
+    print(f"{results}/benchmark.json and README.md written ({_elapsed(time.monotonic() - total)})"
+          + (f"; not run yet: {', '.join(not_run)}" if not_run else ""))
     return 0
 
 
