@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from textclf.approaches.llm import client
@@ -34,6 +35,7 @@ from textclf.approaches.llm.model_config import build_conf
 from textclf.approaches.llm.settings import read
 from textclf.approaches.llm.transport import send_all
 from textclf.data import prepare as data
+from textclf.evaluation.compare import bootstrap_weights, interval, weighted_macro_f1
 from textclf.evaluation.metrics import classification_metrics
 from textclf.params import compose
 from textclf.runtime.resolve import resolve
@@ -148,7 +150,11 @@ def run_mode(cfg, mode, labels, texts, gold, url, cache_dir: Path, concurrency: 
     cache.close()
     pred, _, failed, _, tokens = collect(conf, outcomes)
     m = classification_metrics(gold, pred, labels)
-    res = {"macro_f1": m["macro"]["f1"], "accuracy": m["accuracy"], "unparseable": m["unparseable"],
+    # The 95% interval as the summary computes it (same resamples, seed 42 as compare.seed).
+    w = bootstrap_weights(len(gold), 1000, 42)
+    low, high = interval(weighted_macro_f1(np.asarray(gold), np.asarray(pred), len(labels), w))
+    res = {"macro_f1": m["macro"]["f1"], "ci_low": round(low, 4), "ci_high": round(high, 4),
+           "accuracy": m["accuracy"], "unparseable": m["unparseable"],
            "failed": len(failed), "requests": stats.requests, "cache_hits": stats.cache_hits, "wall_s": round(wall, 1),
            "requests_per_s": round(stats.requests / wall, 3), "concurrency": concurrency, **tokens}
     if mode == "logprob":  # a fully cached rerun: same requests, the cache reopened

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests")]
 
 from llm_helpers import FAULT_MIX, FlakyProvider, faulty_run, killed_and_resumed  # noqa: E402
+from textclf.core.io import dump_json  # noqa: E402
 
 
 def reasons(result: dict) -> dict[str, int]:
@@ -91,12 +92,9 @@ def main() -> None:
         "command": f"python scripts/bench_llm_faults.py --rows {n} --concurrency {args.concurrency}",
     }
     # Merge: other keys of the file belong to other benchmarks (read just before the write).
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(args.out.read_text()) if args.out.is_file() else {}
     data["faulty_provider"] = figures
-    tmp_out = args.out.with_name(f".{args.out.name}.{os.getpid()}.tmp")
-    tmp_out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp_out, args.out)
+    dump_json(data, args.out)  # atomic, as every metrics file
     print(json.dumps(figures, indent=2, sort_keys=True))
 
 

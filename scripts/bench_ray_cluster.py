@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "src")]
 
 from ray_helpers import TwoNodeCluster, encode_killing_worker_node, engine_for, minilm_spec, review_texts  # noqa: E402
+from textclf.core.io import dump_json  # noqa: E402
 
 
 def main() -> None:
@@ -74,12 +75,9 @@ def main() -> None:
             "alive_nodes_after": alive_after,
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(args.out.read_text()) if args.out.is_file() else {}
     data["ray_cluster"] = figures
-    tmp_out = args.out.with_name(f".{args.out.name}.{os.getpid()}.tmp")
-    tmp_out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp_out, args.out)
+    dump_json(data, args.out)  # atomic, as every metrics file
     print(json.dumps(figures, indent=2, sort_keys=True))
 
 

@@ -30,11 +30,16 @@ class FaultServer:
       [dead]      always: 503 (the row fails after all retries)
     With a json_schema response_format (Groq's structured output) the answer is
     {"label": ...}, except for [chatty] rows (a provider ignoring the constraint).
+    With a `marker`, it answers the wrong label unless the system prompt contains the marker
+    (a prompt that works and one that does not, for the selection at fit).
     Every attempt is logged (review text, status); `bodies` keeps each request body and
     `auth` each Authorization header."""
 
-    def __init__(self, delay: float = 0.0, slow: float = 3.0, retry_after: str = "1"):
+    def __init__(self, delay: float = 0.0, slow: float = 3.0, retry_after: str = "1",
+                 words: tuple[str, str] = ("negative", "positive"), marker: str | None = None):
         self.delay, self.slow, self.retry_after = delay, slow, retry_after
+        self.words = words  # what it answers for a bad / a good review
+        self.marker = marker
         self.healed = False  # set True: [dead] rows answer normally
         self.attempts: list[tuple[str, int]] = []
         self.seen: Counter = Counter()
@@ -89,8 +94,10 @@ class FaultServer:
                     time.sleep(outer.delay)
                 if "[malformed]" in text and first:
                     return self._send(200, b'{"id": "x", "choices": [{"message": ')
+                system = body["messages"][0]["content"] if body["messages"][0]["role"] == "system" else ""
+                right = outer.marker is None or outer.marker in system
                 answer = "I think this movie is okay" if "[chatty]" in text else \
-                    ("positive" if "good" in text else "negative")
+                    outer.words[("good" in text) == right]
                 if (body.get("response_format") or {}).get("type") == "json_schema" and "[chatty]" not in text:
                     answer = json.dumps({"label": answer})
                 reply = {"id": "c", "object": "chat.completion", "created": 0, "model": body["model"],
@@ -141,16 +148,18 @@ def write_jsonl(path: Path, rows) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
-def make_project(tmp: Path, test_texts: list[str], overrides: list[str]) -> Path:
+def make_project(tmp: Path, test_texts: list[str], overrides: list[str], val_texts: list[str] | None = None) -> Path:
     """A project folder (conf/ from the repo, params composed with `overrides`) over a
-    small local dataset whose test split holds `test_texts`; labels: 'good' -> positive."""
+    small local dataset whose test split holds `test_texts` (and validation `val_texts`, else
+    four rows); labels: 'good' -> positive."""
     proj = tmp / "proj"
     shutil.copytree(REPO / "conf", proj / "conf")
     (proj / ".dvc").mkdir()  # compose looks for .dvc/hydra_plugins
     ds = tmp / "ds"
     lab = lambda t: int("good" in t)  # noqa: E731
     write_jsonl(ds / "train.jsonl", [{"text": f"train {i} {'good' if i % 2 else 'bad'}", "label": i % 2} for i in range(10)])
-    write_jsonl(ds / "validation.jsonl", [{"text": f"val {i} {'good' if i % 2 else 'bad'}", "label": i % 2} for i in range(4)])
+    val_texts = val_texts or [f"val {i} {'good' if i % 2 else 'bad'}" for i in range(4)]
+    write_jsonl(ds / "validation.jsonl", [{"text": t, "label": lab(t)} for t in val_texts])
     write_jsonl(ds / "test.jsonl", [{"text": t, "label": lab(t)} for t in test_texts])
     from textclf.params import compose
     from textclf.stages import data as data_stage

@@ -50,6 +50,24 @@ def test_label_descriptions_from_the_template():
         descriptions_for(labels, {"alarm_query": ["alarm"]}, "{label}")
 
 
+def test_label_words_feed_the_template_and_are_checked():
+    from textclf.data.prepared import label_words
+
+    labels = ["ham", "spam", "play_music"]
+    words = {"ham": "a personal message", "spam": "an unsolicited advertisement"}
+    assert label_words(labels, words) == ["a personal message", "an unsolicited advertisement", "play_music"]
+    assert label_words(labels, None) == labels
+    # The template takes the words; an unmapped label keeps its name, underscores as spaces.
+    assert descriptions_for(labels, None, "This is {label}.", words) == [
+        ["This is a personal message."], ["This is an unsolicited advertisement."], ["This is play music."]]
+    with pytest.raises(ValueError, match=r"data.label_words: \['hamm'\] are not labels of this dataset"):
+        label_words(labels, {"hamm": "x"})
+    with pytest.raises(ValueError, match=r"data.label_words: \['play_music'\] would name two labels"):
+        label_words(labels, {"ham": "play_music"})
+    with pytest.raises(ValueError, match="need non-empty strings"):
+        label_words(labels, {"ham": " "})
+
+
 def test_logreg_params_and_registry():
     clf = build(classifier(C=0.5, max_iter=50, seed=1, class_weight=None))
     assert (clf.C, clf.max_iter, clf.random_state, clf.class_weight) == (0.5, 50, 1, None)

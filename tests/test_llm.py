@@ -194,6 +194,25 @@ def test_stage_counts_unparseable_and_reruns_from_cache(tmp_path):
         assert (proj / "metrics/llm.json").read_bytes() == metrics_bytes
 
 
+def test_label_words_are_what_the_model_sees_and_answers(tmp_path):
+    """data.label_words (labels named in jargon) reach the prompt and the constraint; the
+    answers map back to the labels, whose names stay as they were everywhere else."""
+    texts = [f"film {i} {'good' if i % 2 else 'bad'}" for i in range(6)]
+    words = ("a review that pans it", "a review that praises it")
+    with FaultServer(words=words) as srv:
+        proj = make_project(tmp_path, texts, [*overrides(srv.url, tmp_path / "cache"),
+                                              f"data.label_words={{negative:'{words[0]}',positive:'{words[1]}'}}"])
+        predict(proj)
+        body = srv.bodies[0]
+        assert body["messages"][0]["content"].endswith(f"one of: {words[0]}, {words[1]}.")
+        assert body["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"] == list(words)
+    assert json.loads((proj / "models/llm/config.json").read_text())["labels"] == list(words)
+    assert json.loads((proj / "data/prepared/labels.json").read_text())["label_names"] == ["negative", "positive"]
+    preds = read_jsonl(proj / "predictions/llm/test.jsonl")
+    assert [p["pred_name"] for p in preds] == ["positive" if "good" in t else "negative" for t in texts]
+    assert json.loads((proj / "metrics/llm.json").read_text())["accuracy"] == 1.0
+
+
 def test_sigkill_midway_resumes_without_repeating_finished_requests(tmp_path):
     from textclf.approaches.llm.approach import requests_for
 
@@ -725,3 +744,140 @@ def test_the_groq_key_is_only_sent_to_groqs_host(tmp_path, monkeypatch):
         with endpoint(settings(provider="groq", base_url=None), {}) as url:
             assert url == GROQ_URL
             assert groq.Groq(api_key="k", base_url=url).base_url.host == "api.groq.com"
+
+
+# ---------------------------------------------------------------- the prompt and k chosen on validation
+
+MARKED = "[careful] Answer with one of: {labels}."  # FaultServer(marker="[careful]") is right only under it
+CHOOSE = [f"llm.select.label_system=['{MARKED}']"]
+
+
+def fit_files(proj) -> dict[str, bytes]:
+    return {f: (proj / "models/llm" / f).read_bytes() for f in ("config.json", "selection.json")}
+
+
+def written_prompt(proj) -> str:
+    import yaml
+
+    return yaml.safe_load((proj / "params.yaml").read_text())["llm"]["prompts"]["label_system"]
+
+
+def test_fit_chooses_the_prompt_and_k_on_validation_and_predict_reuses_its_replies(tmp_path):
+    texts = [f"film {i} {'good' if i % 2 else 'bad'}" for i in range(6)]
+    with FaultServer(marker="[careful]") as srv:
+        proj = make_project(tmp_path, texts, [*overrides(srv.url, tmp_path / "cache"), *CHOOSE,
+                                              "llm.select.few_shot_k=[2]", "approaches.llm.splits=[validation,test]"])
+        # 2 prompts x 2 k, each on the 4 validation rows: every request at fit, none cached before.
+        assert len(srv.attempts) == 16 and all(t.startswith("Review: val ") for t in srv.texts())
+        assert sorted(len(b["messages"]) for b in srv.bodies) == [2] * 8 + [6] * 8  # k=2: two user/assistant pairs
+        sel = json.loads((proj / "models/llm/selection.json").read_text())
+        assert [(c["label_system"], c["few_shot_k"]) for c in sel["candidates"]] == [
+            (written_prompt(proj), 0), (written_prompt(proj), 2), (MARKED, 0), (MARKED, 2)]
+        assert [c["validation_macro_f1"] for c in sel["candidates"]] == [0.0, 0.0, 1.0, 1.0]
+        assert [c["unparseable"] for c in sel["candidates"]] == [0, 0, 0, 0]
+        # 2 and 3 tie: the earlier (fewer examples) wins.
+        assert sel["chosen"] == 2 and sel["validation_macro_f1"] == 1.0 and sel["metric"] == "validation macro-F1"
+        assert sel["rows"] == {"validation_rows": 4, "used": 4, "drawn": "every validation row"}
+        conf = json.loads((proj / "models/llm/config.json").read_text())
+        assert conf["prompts"]["label_system"] == MARKED and conf["shots"] == []
+
+        n = len(srv.attempts)
+        predict(proj)
+        # The chosen candidate's validation replies came from the cache: only the test rows were asked.
+        assert len(srv.attempts) == n + len(texts) and all(t.startswith("Review: film ") for t in srv.texts()[n:])
+        t = json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]
+        assert (t["validation"]["requests"], t["validation"]["cache_hits"]) == (0, 4)
+        assert all(MARKED.split(" ")[0] in b["messages"][0]["content"] for b in srv.bodies[n:])
+    m = json.loads((proj / "metrics/llm.json").read_text())
+    assert m["accuracy"] == 1.0 and m["details"]["test"]["selection"] == sel
+    assert "selection" not in m["details"].get("validation", {})
+    assert m["labelled"] == {"splits": ["validation"], "rows": 2}
+
+
+def test_the_choice_reads_validation_only(tmp_path):
+    from textclf.stages import fit as fit_stage
+
+    texts = [f"film {i} {'good' if i % 2 else 'bad'}" for i in range(8)]
+    prepared = tmp_path / "proj/data/prepared"
+
+    def relabel(split: str, flip: bool, reverse: bool) -> None:
+        rows = read_jsonl(prepared / f"{split}.jsonl")
+        rows = [{"text": r["text"], "label": 1 - r["label"] if flip else r["label"]} for r in rows]
+        (prepared / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (rows[::-1] if reverse else rows)))
+
+    with FaultServer(marker="[careful]") as srv:
+        proj = make_project(tmp_path, texts, [*overrides(srv.url, tmp_path / "cache"), *CHOOSE])
+        first = fit_files(proj)
+        assert json.loads(first["selection.json"])["chosen"] == 1
+        # Test labels flipped (a choice that read them would take the written prompt) and rows reordered.
+        relabel("test", flip=True, reverse=True)
+        in_process(proj, fit_stage.main, ["llm"])
+        assert fit_files(proj) == first
+        # ... and with no test split at all.
+        (prepared / "test.jsonl").unlink()
+        in_process(proj, fit_stage.main, ["llm"])
+        assert fit_files(proj) == first
+        # The control: the validation labels do decide.
+        relabel("validation", flip=True, reverse=False)
+        in_process(proj, fit_stage.main, ["llm"])
+    sel = json.loads((proj / "models/llm/selection.json").read_text())
+    assert sel["chosen"] == 0 and [c["validation_macro_f1"] for c in sel["candidates"]] == [1.0, 0.0]
+    assert json.loads((proj / "models/llm/config.json").read_text())["prompts"]["label_system"] == written_prompt(proj)
+
+
+@pytest.mark.parametrize("select", [[], ["llm.select.few_shot_k=[0]", "llm.select.max_rows=2"]])
+def test_nothing_to_choose_makes_no_request_at_fit(tmp_path, select):
+    """The defaults (or candidates that only repeat the settings): no request at fit, config.json
+    as before selection existed, the record says so, and neither the metrics nor the labelled
+    rows change."""
+    from textclf.approaches.llm import selection
+
+    texts = ["a good film", "a bad film"]
+    with FaultServer(marker="[careful]") as srv:
+        proj = make_project(tmp_path, texts, [*overrides(srv.url, tmp_path / "cache"), *select])
+        assert srv.attempts == []
+        predict(proj)
+        assert len(srv.attempts) == 2
+    sel = json.loads((proj / "models/llm/selection.json").read_text())
+    assert sel == {"rule": selection.NOTHING, "chosen": 0,
+                   "candidates": [{"label_system": written_prompt(proj), "few_shot_k": 0}]}
+    conf = json.loads((proj / "models/llm/config.json").read_text())
+    assert sorted(conf) == ["constrained", "constraint", "decoding", "labels", "mode", "mode_reason", "mode_requested",
+                            "model", "positive", "prompts", "shots", "threshold", "truncation"]
+    assert conf["prompts"]["label_system"] == written_prompt(proj)
+    m = json.loads((proj / "metrics/llm.json").read_text())
+    assert "selection" not in m["details"]["test"] and m["labelled"] == {"splits": [], "rows": 0}
+    assert m["accuracy"] == 0.0  # the fake model is wrong under the written prompt: it was not replaced
+
+
+def test_a_row_failing_during_the_choice_fails_the_fit(tmp_path):
+    from textclf.approaches.llm.approach import FailedRows
+
+    val = ["v0 bad", "v1 good", "v2 good [dead]", "v3 bad"]
+    with FaultServer(marker="[careful]") as srv:
+        with pytest.raises(FailedRows, match=r"llm/selection candidate 0 \(validation rows\): 1 of 4 rows failed"):
+            make_project(tmp_path, ["a good film"], [*overrides(srv.url, tmp_path / "cache"), *CHOOSE], val_texts=val)
+        # it stopped at the first candidate with a failure: the second was never asked
+        assert all(MARKED not in b["messages"][0]["content"] for b in srv.bodies)
+    failed = read_jsonl(tmp_path / "proj/logs/llm/llm/selection.failed.jsonl")
+    assert [(f["row"], f["candidate"]) for f in failed] == [(2, 0)] and "http_503" in failed[0]["error"]
+    assert not (tmp_path / "proj/models/llm/config.json").exists()
+
+
+def test_selection_candidates_and_rows():
+    from textclf.approaches.llm import selection
+
+    s = llm_settings(few_shot={"k": 4}, select={"label_system": ["B", "One of: {labels}", "B"], "few_shot_k": [0, 4, 8]})
+    assert [(c.label_system, c.few_shot_k) for c in selection.candidates(s)] == [
+        ("One of: {labels}", 4), ("One of: {labels}", 0), ("One of: {labels}", 8), ("B", 4), ("B", 0), ("B", 8)]
+    with pytest.raises(ValueError, match="llm.mode=score asks with prompts.score_system"):
+        selection.candidates(llm_settings(mode="score", select={"label_system": ["B"]}))
+    assert len(selection.candidates(llm_settings(mode="score", select={"few_shot_k": [0, 2]}))) == 2
+    with pytest.raises(ValueError, match=r"llm.select.max_rows must be >= 1"):
+        selection.candidates(llm_settings(select={"label_system": ["B"], "max_rows": 0}))
+    labels = [0] * 90 + [1] * 10
+    idx, drawn = selection.rows(llm_settings(select={"max_rows": 20, "seed": 3}), labels)
+    assert len(idx) == 20 and sum(labels[i] for i in idx) == 2 and drawn["used"] == 20 and drawn["seed"] == 3
+    assert idx == selection.rows(llm_settings(select={"max_rows": 20, "seed": 3}), labels)[0]
+    assert idx != selection.rows(llm_settings(select={"max_rows": 20, "seed": 4}), labels)[0]
+    assert selection.best([0.5, 0.7, 0.7, 0.1]) == 1

@@ -70,3 +70,11 @@ def test_rotten_tomatoes_prompts_are_the_seed_wording(tmp_path):
                             "(0 = not {positive} at all, 1 = clearly {positive}).",
             "user": "Review: {text}",
         }
+
+
+def test_label_words_reach_the_llm_group(tmp_path):
+    """data.label_words is set once, in the data config: the llm group (whose params the llm
+    stages depend on) gets the same mapping, so editing it reruns the LLM."""
+    assert composed(tmp_path)["llm"]["label_words"] is None
+    p = composed(tmp_path, "data.label_words={negative:'a pan',positive:'a rave'}")
+    assert p["data"]["label_words"] == p["llm"]["label_words"] == {"negative": "a pan", "positive": "a rave"}

@@ -17,7 +17,7 @@ except ImportError:
 from ray_helpers import TwoNodeCluster, encode_killing_worker_node, engine_for, minilm_spec, review_texts
 from textclf.runtime.embed import Embedder
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]  # not in the default run: pyproject.toml
 ROWS = 300
 
 

@@ -218,7 +218,8 @@ def test_finetune_is_seeded_and_keeps_the_best_validation_epoch(tiny_3label, tmp
     # finetune.json records the settings as plain JSON values, max_length beside them.
     assert json.loads((tmp_path / "a/finetune.json").read_text())["settings"] == {
         "epochs": 3, "patience": None, "lr": 1e-4, "head_lr": None, "batch_size": 8, "max_length": 32,
-        "warmup_ratio": 0.1, "weight_decay": 0.01, "eval_batch_size": 32, "seed": 7, "precision": "auto"}
+        "warmup_ratio": 0.1, "weight_decay": 0.01, "eval_batch_size": 32, "seed": 7, "precision": "auto",
+        "max_train_rows": None}
     # ...and the precision auto chose on this machine, with why.
     from textclf.approaches.task_specific.precision import native_bf16_cpu
 

@@ -150,7 +150,7 @@ def approach_order(runs: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def caps(run: Mapping[str, Any]) -> list[str]:
     """Each capped split in words: `train capped at 3,000 of 11,996 (seeded, stratified)`."""
-    limits = run.get("limits") or {}
+    limits = (run["limits"] if "limits" in run else None) or {}  # a run record, not settings
     available = run.get("rows_available") or {}
     rows = run.get("rows") or {}
     out = []

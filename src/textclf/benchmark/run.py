@@ -82,7 +82,7 @@ def load_config(path: Path) -> list[Entry]:
         if unknown or "dataset" not in run:
             raise BenchmarkError(f"{path}: runs[{i}] needs `dataset` and may hold profile, limits, overrides, "
                                  f"note; got {sorted(run)}")
-        limits = run.get("limits") or {}
+        limits = (run["limits"] if "limits" in run else None) or {}  # the benchmark entry's caps
         if set(limits) - set(SPLITS):
             raise BenchmarkError(f"{path}: runs[{i}].limits: keys are {list(SPLITS)}, got {sorted(limits)}")
         entries.append(Entry(run["dataset"], run.get("profile", "default"), dict(limits),
@@ -266,7 +266,7 @@ def collect(root: Path, results: Path, entry: Entry, name: str, measured: dict[s
     summary = json.loads((dest / "summary.json").read_text())
     data = json.loads((dest / "data.json").read_text())
     params = yaml.safe_load(git_show(root, ref, "params.yaml"))
-    ensembles = {n: json.loads(git_show(root, ref, f"metrics/{n}.json")) for n in (params.get("ensembles") or {})}
+    ensembles = {n: json.loads(git_show(root, ref, f"metrics/{n}.json")) for n in (params["ensembles"] or {})}
     rec = record(entry, summary, data, ensembles, measured, fp)
     (dest / "run.json").write_text(json.dumps(rec, indent=2, sort_keys=True) + "\n")
     return rec

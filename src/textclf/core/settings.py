@@ -143,6 +143,7 @@ class Data:
     label_names: Optional[List[str]] = None
     label_descriptions: Optional[Dict[str, List[str]]] = None
     label_description_template: str = "{label}"
+    label_words: Optional[Dict[str, str]] = None
     task: Task = field(default_factory=Task)
     limits: Limits = field(default_factory=Limits)
     on_empty_text: Policy = Policy.error

@@ -53,6 +53,25 @@ def read_label_names(prepared_dir: Path) -> list[str]:
     return json.loads((prepared_dir / "labels.json").read_text())["label_names"]
 
 
+def label_words(label_names: Sequence[str], words: Mapping[str, str] | None) -> list[str]:
+    """What zero-shot approaches call each label (the LLM's answers, label_desc's template):
+    data.label_words[name] where given, else the name. Labels whose names are jargon (`ham`)
+    get words a model knows (`a personal message`); the prepared data keeps the names."""
+    words = dict(words or {})
+    unknown = sorted(set(words) - set(label_names))
+    if unknown:
+        raise ValueError(f"data.label_words: {unknown} are not labels of this dataset ({list(label_names)[:10]}"
+                         f"{' ...' if len(label_names) > 10 else ''}); map label names to words.")
+    bad = {k: v for k, v in words.items() if not isinstance(v, str) or not v.strip()}
+    if bad:
+        raise ValueError(f"data.label_words: {bad} need non-empty strings")
+    out = [words[name].strip() if name in words else name for name in label_names]
+    clash = sorted({w for w in out if out.count(w) > 1})
+    if clash:
+        raise ValueError(f"data.label_words: {clash} would name two labels; each label needs its own words")
+    return out
+
+
 def stratified_indices(labels: Sequence[int], n: int, seed: int) -> list[int]:
     """Sorted indices of a seeded, class-stratified sample of n of these labels (all when n is
     not smaller). Every class present keeps at least one row when n allows it: a proportional

@@ -1,5 +1,6 @@
 """Statistics for comparing approaches on the same test rows: seeded bootstrap confidence
-intervals for macro-F1, a paired bootstrap of the difference, and McNemar's exact test.
+intervals for macro-F1, a paired bootstrap of the difference, McNemar's exact test, and how
+much approaches' errors overlap (`error_overlap`).
 
 All resampling draws one matrix of row multiplicities (`bootstrap_weights`) and scores every
 approach on it, so differences are paired: both sides see the same resampled rows.
@@ -7,6 +8,7 @@ approach on it, so differences are paired: both sides see the same resampled row
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,3 +95,28 @@ def paired(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n_labels:
     samples = weighted_macro_f1(y, pred_a, n_labels, weights) - weighted_macro_f1(y, pred_b, n_labels, weights)
     n01, n10, p_mc = mcnemar_exact(np.asarray(pred_a) == y, np.asarray(pred_b) == y)
     return Paired(delta, interval(samples), paired_bootstrap_p(samples), n01, n10, p_mc)
+
+
+def error_overlap(y_true: np.ndarray, preds: Mapping[str, np.ndarray]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """How alike approaches err on the same rows, in `preds`' order, for every pair (a with itself too):
+    correctness_correlation[a][b]: Pearson correlation (phi) of their per-row correctness (1 right,
+    0 wrong; an unparseable prediction is wrong), None when a or b has zero variance (right on every
+    row, or wrong on every row: the correlation is undefined); both_wrong[a][b]: the share of rows
+    both get wrong (both_wrong[a][a]: a's error rate). Unrounded floats.
+
+    An ensemble gains only where its members err on different rows: a correlation near 1 means
+    they fail together and combining them has little to gain."""
+    y = np.asarray(y_true)
+    if y.size == 0:
+        raise ValueError("no test rows to compare errors on")
+    names = list(preds)
+    correct = np.array([np.asarray(preds[n]) == y for n in names], dtype=np.float64).reshape(len(names), y.size)
+    r = np.full((len(names), len(names)), np.nan)
+    varies = np.flatnonzero(correct.min(axis=1) != correct.max(axis=1))
+    if varies.size:  # only rows with variance: np.corrcoef would warn (and give NaN) on the others
+        r[np.ix_(varies, varies)] = np.atleast_2d(np.corrcoef(correct[varies]))
+    wrong = 1.0 - correct
+    both = (wrong @ wrong.T) / y.size
+    return {"correctness_correlation": {a: {b: None if np.isnan(r[i, j]) else float(r[i, j])
+                                            for j, b in enumerate(names)} for i, a in enumerate(names)},
+            "both_wrong": {a: {b: float(both[i, j]) for j, b in enumerate(names)} for i, a in enumerate(names)}}

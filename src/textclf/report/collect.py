@@ -1,7 +1,8 @@
 """The figures of the comparison (metrics/summary.json): every configured approach's and
 ensemble's test metrics, seeded bootstrap intervals, paired tests against the best, labelled rows
-used and the rarest classes' F1. Only what the predictions determine, so identical runs give
-identical bytes (timings go into the Markdown only: report/costs.py).
+used, how much their test errors overlap (`error_overlap`) and the rarest classes' F1. Only what
+the predictions determine, so identical runs give identical bytes (timings go into the Markdown
+only: report/costs.py).
 
 Fields read from metrics/<name>.json: kind, rows, accuracy, macro.f1, weighted.f1,
 unparseable, validation.macro.f1 (optional), and an optional block of LLM usage, `llm` or
@@ -181,6 +182,12 @@ def baseline_rows(gold: np.ndarray, preds: Mapping[str, np.ndarray], n_labels: i
     return out
 
 
+def error_overlap(gold: np.ndarray, preds: Mapping[str, np.ndarray]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """compare.error_overlap rounded as every figure of the summary (None stays: undefined)."""
+    return {key: {a: {b: None if v is None else rounded(v) + 0.0 for b, v in row.items()} for a, row in table.items()}
+            for key, table in compare.error_overlap(gold, preds).items()}
+
+
 def collect(ctx: Context, split_rows: Mapping[str, int], n_labels: int, resamples: int, seed: int, *,
             rare: tuple[Sequence[int], Sequence[str], int] | None = None,
             baselines: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
@@ -215,6 +222,7 @@ def collect(ctx: Context, split_rows: Mapping[str, int], n_labels: int, resample
         out["baselines"] = {**base, "compared_with": stronger,
                             "not_significantly_better": sorted(n for n in rows
                                                                if not rows[n]["vs_baseline"]["significantly_better"])}
+    out["error_overlap"] = error_overlap(gold, {n: tests[n].pred for n in sorted(tests)})
     table = rare_classes(gold, {n: t.pred for n, t in tests.items()}, *rare) if rare else None
     if table:  # absent for binary tasks: their summary.json stays as it was
         out["rare_classes"] = table

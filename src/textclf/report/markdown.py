@@ -1,6 +1,6 @@
 """reports/summary.md: the comparison as a Markdown table with this run's costs, the
-significance verdicts in words and the rarest classes' F1, from metrics/summary.json's figures
-(report/collect.py) and metrics/timings/ (report/costs.py)."""
+significance verdicts in words, how much approaches' errors overlap and the rarest classes' F1,
+from metrics/summary.json's figures (report/collect.py) and metrics/timings/ (report/costs.py)."""
 
 from __future__ import annotations
 
@@ -139,6 +139,29 @@ def baseline_lines(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def overlap_lines(summary: Mapping[str, Any]) -> list[str]:
+    """How alike the approaches err (summary["error_overlap"]) as one matrix in the table's order:
+    correctness correlation / share of test rows both get wrong. None for fewer than 2 approaches."""
+    ov = summary.get("error_overlap")
+    names = [n for n, _ in in_order(summary["approaches"]) if ov and n in ov["both_wrong"]]
+    if len(names) < 2:
+        return []
+    r, both = ov["correctness_correlation"], ov["both_wrong"]
+    lines = ["", "Error overlap on test: each cell is the correlation (phi) of two approaches' per-row correctness "
+             "(1 right, 0 wrong) / the share of test rows both get wrong; the diagonal gives the approach's own "
+             "error rate. An ensemble only helps where its members err on different rows: a high correlation means "
+             "a stack of them has little to gain.", "",
+             "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for a in names:
+        cells = [f"err {both[a][a]:.1%}" if a == b else f"{fmt(r[a][b], '.3f')} / {both[a][b]:.1%}" for b in names]
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    undefined = [f"{a} ({'right' if both[a][a] == 0 else 'wrong'} on every test row)" for a in names if r[a][a] is None]
+    if undefined:
+        lines += ["", f"Correlation undefined (–) for {', '.join(undefined)}: a correctness that never varies "
+                  "has no correlation with any other (null in metrics/summary.json)."]
+    return lines
+
+
 def markdown(summary: Mapping[str, Any], ctx: Context) -> str:
     rows = summary["approaches"]
     cost = cost_columns(ctx.root, entries(ctx), rows)
@@ -147,4 +170,5 @@ def markdown(summary: Mapping[str, Any], ctx: Context) -> str:
     lines += ["", "Timings (train s, s / 1k texts) are from metrics/timings/ of this run and include the shared "
               "embedding stage for approaches on data/embeddings; an ensemble's include its bases'. "
               "ΔF1 is this approach minus the best."]
-    return "\n".join(lines + _verdict_lines(summary) + baseline_lines(summary) + _rare_lines(summary)) + "\n"
+    return "\n".join(lines + _verdict_lines(summary) + baseline_lines(summary) + overlap_lines(summary)
+                     + _rare_lines(summary)) + "\n"

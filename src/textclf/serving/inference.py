@@ -186,8 +186,8 @@ class Classifier:
 
         model_dir = self.ctx.model_dir(self.name)
         meta = json.loads((model_dir / "meta.json").read_text())
-        model = None  # only the stack has one (none is fitted when it was left out: meta["stack_skipped"])
-        if meta["chosen"] == ens.Candidate.stack.value:
+        model = None  # none was fitted when the stack was left out (meta.json says why: stack_skipped)
+        if "stack_skipped" not in meta:
             model = load_saved(model_dir / "meta.joblib", f"ensemble@{self.name}")  # before the bases' slow predictions
         base_preds = {}
         for part in meta["bases"]:

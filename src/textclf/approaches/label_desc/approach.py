@@ -25,6 +25,7 @@ import numpy as np
 
 from textclf.approaches.base import Labelled, Prediction, cosine_predict, unit
 from textclf.core import settings as schema
+from textclf.data.prepared import label_words
 from textclf.evaluation.metrics import macro_f1
 from textclf.runtime.embed import Embedder, embed_texts
 
@@ -40,21 +41,24 @@ class Select(Enum):
 SELECTION_FILE = "selection.json"
 
 
-def from_template(label_names: Sequence[str], template: str) -> list[list[str]]:
-    """One description per label: the template with {label} replaced by the label name,
-    underscores as spaces ("alarm_query" -> "alarm query"). Other braces are kept as written."""
+def from_template(label_names: Sequence[str], template: str, words: Mapping[str, str] | None = None) -> list[list[str]]:
+    """One description per label: the template with {label} replaced by the label's words
+    (data.label_words) or else its name, underscores as spaces ("alarm_query" -> "alarm query").
+    Other braces are kept as written."""
     if not isinstance(template, str) or "{label}" not in template:
         raise ValueError(f"data.label_description_template must contain {{label}}, got {template!r} "
                          "(or set data.label_descriptions)")
-    return [[template.replace("{label}", name.replace("_", " "))] for name in label_names]
+    mapped = label_words(label_names, words)
+    return [[template.replace("{label}", w if name in (words or {}) else name.replace("_", " "))]
+            for name, w in zip(label_names, mapped)]
 
 
 def descriptions_for(label_names: Sequence[str], descriptions: Mapping[str, Sequence[str] | str] | None,
-                     template: str | None = None) -> list[list[str]]:
+                     template: str | None = None, words: Mapping[str, str] | None = None) -> list[list[str]]:
     """One non-empty list of descriptions per label, in label order; errors name what is wrong.
-    No descriptions: built from the template."""
+    No descriptions: built from the template (and data.label_words)."""
     if descriptions is None:
-        return from_template(label_names, template)
+        return from_template(label_names, template, words)
     unknown = sorted(set(descriptions) - set(label_names))
     missing = [n for n in label_names if n not in descriptions]
     if unknown or missing:
@@ -157,7 +161,8 @@ def select_rule(entry: schema.Approach) -> Select:
 def fit(ctx, name: str, out_dir: Path) -> None:
     data = ctx.settings.data  # the descriptions or the template (conf/approach/label_desc.yaml)
     how = select_rule(ctx.settings.approaches[name])
-    per_label = descriptions_for(ctx.label_names, data.label_descriptions, data.label_description_template)
+    per_label = descriptions_for(ctx.label_names, data.label_descriptions, data.label_description_template,
+                                 data.label_words)
     if data.label_descriptions is None:
         log.info("data.label_descriptions is null: from data.label_description_template %r: %s",
                  data.label_description_template, per_label)

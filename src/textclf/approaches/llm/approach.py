@@ -8,7 +8,9 @@ Providers (conf/llm/*.yaml, the `llm:` params; settings.py types them):
   groq  - Groq's API (or any server at `base_url` answering /openai/v1), key from the
           environment or .env, never from params (policy.py: where keys and reviews may go).
 
-fit writes models/<name>/config.json (model_config.py): everything that decides the answers.
+fit writes models/<name>/config.json (model_config.py): everything that decides the answers,
+with the system prompt and few-shot k chosen on validation when llm.select lists candidates
+(selection.py; the record in models/<name>/selection.json).
 predict reads it, plus the operational settings (concurrency, rpm, retries, timeouts, server)
 straight from params, so changing those does not invalidate results; long texts are cut to
 the budget recorded at fit (budget.py); requests go through transport.py and client.py, and
@@ -21,13 +23,14 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from textclf.approaches.base import UNPARSEABLE, Labelled, Prediction
-from textclf.approaches.llm import budget, client, prompts
+from textclf.approaches.llm import budget, client, prompts, selection
 from textclf.approaches.llm.cache import ResponseCache, request_key
 from textclf.approaches.llm.model_config import build_conf, counter_for
 from textclf.approaches.llm.policy import api_key
@@ -35,6 +38,8 @@ from textclf.approaches.llm.settings import LlmMode, Settings
 from textclf.approaches.llm.transport import endpoint, send_all
 from textclf.core.context import group
 from textclf.core.settings import typed
+from textclf.data.prepared import label_words
+from textclf.evaluation.metrics import macro_f1
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +51,59 @@ class FailedRows(RuntimeError):
 
 
 def fit(ctx, name: str, out_dir: Path) -> None:
-    s = ctx.approach_settings(name, Settings)
-    train = ctx.split("train") if s.few_shot.k > 0 else None
-    conf = build_conf(s, ctx.group(name), list(ctx.label_names), (train.texts, list(train.labels)) if train else None)
+    s, raw = ctx.approach_settings(name, Settings), ctx.group(name)
+    cands = selection.candidates(s)
+    train = ctx.split("train") if any(c.few_shot_k > 0 for c in cands) else None
+    shots = (train.texts, list(train.labels)) if train else None
+    # The words the model answers with (data.label_words, via the llm group): the label names
+    # unless mapped; predictions index into them, so the prepared labels stay as they are.
+    names = list(ctx.label_names)
+    labels = label_words(names, s.label_words)
+    positive = labels[names.index(s.positive_label)] if s.positive_label in names else s.positive_label
+    if len(cands) == 1:
+        conf, record = build_conf(s, raw, labels, shots, positive), selection.nothing_chosen(cands[0])
+    else:
+        conf, record = choose(ctx, name, s, raw, cands, labels, shots, positive)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / CONFIG).write_text(json.dumps(conf, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    (out_dir / selection.FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+
+
+def choose(ctx, name: str, s: Settings, raw: Mapping[str, Any], cands: list[selection.Candidate], labels: list[str],
+           shots: tuple[list[str], list[int]] | None, positive: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the chosen candidate's config.json content, selection.json's): each candidate's config
+    labels the same validation rows through predict's path (cache included: predict's
+    validation requests for the chosen one are then cache hits). Reads validation, never test."""
+    val = ctx.split("validation")
+    idx, drawn = selection.rows(s, val.labels)
+    gold, texts = val.labels[idx], [val.texts[i] for i in idx]
+    confs, batches = [], []
+    for c in cands:
+        cs, craw = selection.variant(s, raw, c)
+        conf = build_conf(cs, craw, labels, shots, positive)
+        cut, _ = truncate_texts(craw, conf, texts)
+        confs.append(conf)
+        batches.append(requests_for(conf, cut))
+    log.info("%s: choosing the prompt and few-shot k among %d candidates on %d of %d validation rows (%d requests "
+             "at most; cached replies are reused)", name, len(cands), len(idx), len(val.labels), len(cands) * len(idx))
+    scores, unparseable = [], []
+    with session(s, raw, ctx.root, [r for b in batches for r in b]) as (send, _):
+        for i, (c, conf, requests) in enumerate(zip(cands, confs, batches)):
+            outcomes, stats = send(conf, requests, f"{name}/select {i + 1}/{len(cands)}")
+            pred, _, failed, reasons, _ = collect(conf, outcomes)
+            record_failures(ctx.root / "logs" / "llm" / name / "selection.failed.jsonl",
+                            [{**f, "row": idx[f["row"]], "candidate": i} for f in failed],
+                            f"{name}/selection candidate {i} (validation rows)", len(requests))
+            scores.append(macro_f1(gold, pred, len(labels)))
+            unparseable.append(len(reasons))
+            log.info("%s: candidate %d/%d (k=%d, prompt %r): validation macro-F1 %.4f, %d unparseable; %d requests, "
+                     "%d cache hits", name, i + 1, len(cands), c.few_shot_k, c.label_system[:60], scores[-1],
+                     len(reasons), stats.requests, stats.cache_hits)
+    record = selection.record(cands, scores, unparseable, drawn)
+    chosen = cands[record["chosen"]]
+    log.info("%s: chose candidate %d (k=%d, prompt %r): validation macro-F1 %.4f (candidate 0, as written: %.4f)",
+             name, record["chosen"], chosen.few_shot_k, chosen.label_system[:60], scores[record["chosen"]], scores[0])
+    return confs[record["chosen"]], record
 
 
 def cache_for(s: Settings) -> ResponseCache | None:
@@ -135,8 +188,36 @@ def collect(conf: Mapping[str, Any], outcomes: list[client.Outcome]):
     return pred, scores, failed, reasons, tokens
 
 
+@contextmanager
+def session(s: Settings, raw: Mapping[str, Any], root: Path, requests: list[dict[str, Any]]):
+    """(send, policy): send(conf, requests, desc) -> (outcomes, stats), through the cache and one
+    endpoint for every call (a local server is started once, and only if some of `requests`,
+    every request to come, has no cached reply). predict and the selection at fit share it."""
+    policy = client.Policy.from_settings(s)
+    cache = cache_for(s)
+    try:
+        key = api_key(s, root)
+        with endpoint(s, raw, needed=not all_cached(requests, cache)) as base_url:
+            yield (lambda conf, reqs, desc: send_all(s, conf, reqs, base_url, key, cache, policy, desc=desc)), policy
+    finally:
+        if cache:
+            cache.close()
+
+
 def predict(ctx, name: str, model_dir: Path, split: str) -> Prediction:
-    return predict_texts(ctx, name, model_dir, ctx.split(split).texts, split=split)
+    pred = predict_texts(ctx, name, model_dir, ctx.split(split).texts, split=split)
+    chosen = read_selection(model_dir)
+    if split == "test" and chosen is not None:  # the choice, once, in metrics/<name>.json: details.test.selection
+        pred.info = {**pred.info, "selection": chosen}
+    return pred
+
+
+def read_selection(model_dir: Path) -> dict[str, Any] | None:
+    """selection.json when fit chose among candidates; None when there was nothing to choose
+    (the metrics are then those of before) or a fit from before selection wrote none."""
+    path = model_dir / selection.FILE
+    record = json.loads(path.read_text()) if path.is_file() else None
+    return record if record and len(record["candidates"]) > 1 else None
 
 
 def read_conf(name: str, model_dir: Path) -> dict[str, Any]:
@@ -157,16 +238,9 @@ def predict_texts(ctx, name: str, model_dir: Path, texts: Sequence[str], progres
                     split, truncated, len(texts), conf["truncation"]["text_tokens"],
                     conf["truncation"]["max_text_tokens"])
     requests = requests_for(conf, texts)
-    policy = client.Policy.from_settings(s)
-    cache = cache_for(s)
-    key = api_key(s, ctx.root)
     start = time.perf_counter()
-    try:
-        with endpoint(s, raw, needed=not all_cached(requests, cache)) as base_url:
-            outcomes, stats = send_all(s, conf, requests, base_url, key, cache, policy, desc=f"{name}/{split}")
-    finally:
-        if cache:
-            cache.close()
+    with session(s, raw, ctx.root, requests) as (send, policy):
+        outcomes, stats = send(conf, requests, f"{name}/{split}")
     wall = time.perf_counter() - start
 
     pred, scores, failed, reasons, tokens = collect(conf, outcomes)
@@ -214,5 +288,10 @@ def run_stats(s: Settings, stats: client.Stats, n: int, wall: float, policy: cli
 
 
 def labelled(params: Mapping[str, Any], name: str) -> Labelled:
-    """The only labelled rows a chat model sees are its few-shot examples."""
-    return Labelled(rows=typed(Settings, group(params, name)).few_shot.k)
+    """The labelled rows a chat model sees are its few-shot examples. Choosing a prompt or k
+    reads the validation labels, so the summary then counts that split (as for label_desc),
+    plus every candidate k's examples (at most the sum of the distinct k: the draws may overlap)."""
+    cands = selection.candidates(typed(Settings, group(params, name)))
+    if len(cands) == 1:
+        return Labelled(rows=cands[0].few_shot_k)
+    return Labelled(splits=("validation",), rows=sum({c.few_shot_k for c in cands}))

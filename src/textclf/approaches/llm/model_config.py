@@ -113,12 +113,14 @@ def decoding_for(s: Settings, raw_decoding: Mapping[str, Any], mode_used: LlmMod
 
 
 def build_conf(s: Settings, raw: Mapping[str, Any], labels: list[str],
-               train: tuple[list[str], list[int]] | None) -> dict[str, Any]:
+               train: tuple[list[str], list[int]] | None, positive: str | None = None) -> dict[str, Any]:
     """config.json's content: `s` the llm group typed, `raw` the same group as written (its
     decoding, prompts and model spec are recorded as they are); the few-shot examples are drawn
-    from `train` and cut, with the text's budget, to fit the context."""
+    from `train` and cut, with the text's budget, to fit the context. `labels` are the words the
+    model answers with (data.label_words or the names), `positive` score mode's among them
+    (default: s.positive_label, else the last)."""
     check_api_key_env(s)  # here too: a bad setting fails at fit, not at predict
-    positive = s.positive_label or labels[-1]
+    positive = positive or s.positive_label or labels[-1]
     if s.mode is LlmMode.score and (len(labels) != 2 or positive not in labels):
         raise ValueError(f"llm.mode=score needs two labels and llm.positive_label among them; labels: {labels}, "
                          f"positive_label: {positive!r}. Use mode=label or logprob for multi-class data.")

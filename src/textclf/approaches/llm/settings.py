@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from omegaconf import MISSING
 
@@ -54,6 +54,16 @@ class FewShot:
 
 
 @dataclass
+class Select:
+    """Candidates chosen among on validation at fit (selection.py). Null or one candidate:
+    nothing to choose, no request at fit."""
+    label_system: Optional[List[str]] = None  # more system prompts for label/logprob mode (prompts.label_system first)
+    few_shot_k: Optional[List[int]] = None  # more few-shot k (few_shot.k first)
+    max_rows: Optional[int] = 300  # a seeded, stratified subset of validation (null: every row)
+    seed: int = 42
+
+
+@dataclass
 class Server:
     n_threads: int = 2
     n_ctx: int = 2048
@@ -87,6 +97,7 @@ class Llm:
     model: Optional[ModelSpec] = None
     mode: LlmMode = LlmMode.label
     positive_label: Optional[str] = None
+    label_words: Optional[Dict[str, str]] = None
     threshold: float = 0.5
     constrained: bool = True
     max_text_tokens: Optional[int] = None
@@ -95,6 +106,7 @@ class Llm:
     prompts: Prompts = field(default_factory=Prompts)
     decoding: Decoding = field(default_factory=Decoding)
     few_shot: FewShot = field(default_factory=FewShot)
+    select: Select = field(default_factory=Select)
     base_url: Optional[str] = None
     server: Server = field(default_factory=Server)
     concurrency: int = 1
