@@ -96,10 +96,10 @@ def test_an_edit_reruns_only_what_uses_it(repo, rel, what):
         assert expected == what, (rel, expected)
     else:
         assert {f"predict@{n}" for n in names} <= expected, expected
-        # fit@ only where fit computes a metric: label_desc picks its descriptions by validation
-        # macro-F1; and the summary, which scores the trivial baselines.
-        assert {s for s in expected if not s.startswith(("predict@", "ensemble@"))} <= {"fit@label_desc", "summary"}, \
-            expected
+        # fit@ only where fit computes a metric: label_desc picks its descriptions and the llm its
+        # prompt and k by validation macro-F1; and the summary, which scores the trivial baselines.
+        assert {s for s in expected if not s.startswith(("predict@", "ensemble@"))} <= \
+            {"fit@label_desc", "fit@llm", "summary"}, expected
     restore = edited(repo, rel)
     try:
         assert stale_stages(repo) == expected, rel
