@@ -487,7 +487,9 @@ def test_retry_after_is_capped_at_max_backoff(tmp_path, monkeypatch, caplog):
     t = json.loads((proj / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
     assert t["retries"] >= 1 and t["errors"] == {"http_429": 1}
     assert json.loads((proj / "metrics/llm.json").read_text())["details"]["test"]["answered"] == 2
-    assert took < 15 and max(asked) <= 0.5, (took, asked)
+    # The check is what was asked to sleep: the cap, not the server's hour. The wall-clock bound
+    # only catches a real hour-long wait, with room for a loaded machine.
+    assert max(asked) <= 0.5 and took < 300, (took, asked)
     assert "the server asked for 3600 s (Retry-After), waiting 0.50 s" in caplog.text
     assert client.backoff_delay(0, policy(backoff=1.0, max_backoff=2.0), random.Random(0), server_says=3600.0) == 2.0
 
