@@ -137,7 +137,8 @@ def serving_paths(cfg, labels, texts, location: Path, chunk: int = 25) -> dict:
     return res
 
 
-def run_mode(cfg, mode, labels, texts, gold, url, cache_dir: Path, concurrency: int) -> dict:
+def run_mode(cfg, mode, labels, texts, gold, url, cache_dir: Path, concurrency: int, preds: dict | None = None) -> dict:
+    """One mode on every row (a fresh cache under cache_dir); with `preds`, its predictions go in preds[mode]."""
     mcfg = {**cfg, "mode": mode, "cache": {"enabled": True, "dir": str(cache_dir / f"cache-{mode}")}}
     conf = build_conf(read(mcfg), mcfg, labels, None)
     reqs = requests_for(conf, texts)
@@ -149,6 +150,8 @@ def run_mode(cfg, mode, labels, texts, gold, url, cache_dir: Path, concurrency: 
     wall = time.perf_counter() - t0
     cache.close()
     pred, _, failed, _, tokens = collect(conf, outcomes)
+    if preds is not None:
+        preds[mode] = np.asarray(pred)
     m = classification_metrics(gold, pred, labels)
     # The 95% interval as the summary computes it (same resamples, seed 42 as compare.seed).
     w = bootstrap_weights(len(gold), 1000, 42)

@@ -86,7 +86,7 @@ def test_benchmark_json_holds_the_runs_in_order_and_a_dict_dvc_metrics_can_diff(
     assert path.read_bytes() == bench.write_benchmark(tmp_path, runs, {"cores": 2}).read_bytes()
 
 
-def test_fingerprint_moves_with_code_config_and_data_but_not_with_the_runner(tmp_path):
+def test_fingerprint_moves_with_code_params_and_data_but_not_with_the_runner(tmp_path):
     for rel in ("src/textclf/x.py", "src/textclf/benchmark/run.py", "conf/a.yaml", "conf/benchmark/b.yaml",
                 "dvc.yaml", "pyproject.toml", "data/d/train.jsonl"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -102,10 +102,16 @@ def test_fingerprint_moves_with_code_config_and_data_but_not_with_the_runner(tmp
     assert bench.fingerprint(tmp_path, entry, params) != first
     (tmp_path / "dvc.yaml").write_text("stages: {a: {cmd: x}}\n")
     assert bench.fingerprint(tmp_path, bench.Entry("d", limits={"test": 5}), params) != first
-    for rel in ("src/textclf/x.py", "conf/a.yaml", "data/d/train.jsonl"):
+    for rel in ("src/textclf/x.py", "data/d/train.jsonl"):
         before = bench.fingerprint(tmp_path, entry, params)
         (tmp_path / rel).write_text("changed")
         assert bench.fingerprint(tmp_path, entry, params) != before, rel
+    # conf/ reaches a run through its composed params: another profile's file changes nothing,
+    # a changed value in this run's params does.
+    before = bench.fingerprint(tmp_path, entry, params)
+    (tmp_path / "conf/a.yaml").write_text("changed")
+    assert bench.fingerprint(tmp_path, entry, params) == before
+    assert bench.fingerprint(tmp_path, entry, {**params, "llm": {"mode": "label"}}) != before
 
 
 def test_measure_passes_the_exit_code_on_and_reports_the_largest_process(tmp_path):

@@ -9,8 +9,9 @@ average, per-approach macro-F1 with CI, the winner and whether it is significant
 results/benchmark.json (every run, in config order, and the machine) and results/README.md
 (rendered from it: textclf.benchmark.leaderboard).
 
-Resuming: a run whose run.json carries the same fingerprint (the run's entry, the code, conf/,
-dvc.yaml and its data files, hashed) is finished and skipped; an interrupted run is rerun, its
+Resuming: a run whose run.json carries the same fingerprint (the run's entry, the code, its
+params as composed from conf/, dvc.yaml's stages and its data files, hashed) is finished and
+skipped: an edit to conf/profile/best.yaml reruns the profile=best entries only; an interrupted run is rerun, its
 finished stages coming back from DVC's run cache. `--force` reruns everything.
 """
 
@@ -36,9 +37,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 RESULTS = Path("results")
 SPLITS = ("train", "validation", "test")
-# What the fingerprint covers besides the run's entry and its dataset's files: everything a stage
-# reads from the checkout (dvc.yaml lists the same as deps).
-CODE = ("src/textclf", "conf", "dvc.yaml", "pyproject.toml")
+# What the fingerprint covers besides the run's entry, its composed params and its dataset's files:
+# the code a stage reads from the checkout (dvc.yaml lists the same as deps). conf/ only reaches a
+# stage through params.yaml, so the composed params stand for it.
+CODE = ("src/textclf", "dvc.yaml", "pyproject.toml")
 NOT_CODE = ("src/textclf/benchmark", "conf/benchmark")  # the runner and its list: no stage reads them
 # From the experiment's commit into results/<dataset>/<profile>/, byte for byte.
 COPIED = {"summary.json": "metrics/summary.json", "summary.md": "reports/summary.md", "data.json": "metrics/data.json"}
@@ -114,8 +116,9 @@ def _files(root: Path, rel: str) -> Iterator[Path]:
 
 
 def fingerprint(root: Path, entry: Entry, params: dict[str, Any]) -> str:
-    """What the run's results depend on: its entry, the checkout's code and config, its data."""
+    """What the run's results depend on: its entry, its params, the checkout's code, its data."""
     h = hashlib.sha256(json.dumps(asdict(entry), sort_keys=True, default=list).encode())
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
     data_dir = params["data"].get("local_dir")
     paths = [*CODE, *([data_dir] if data_dir else [])]
     for rel in paths:
