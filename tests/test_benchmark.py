@@ -90,7 +90,8 @@ def test_fingerprint_moves_with_code_params_and_data_but_not_with_the_runner(tmp
     for rel in ("src/textclf/x.py", "src/textclf/benchmark/run.py", "conf/a.yaml", "conf/benchmark/b.yaml",
                 "dvc.yaml", "pyproject.toml", "data/d/train.jsonl"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(rel if rel != "dvc.yaml" else "stages: {a: {cmd: x}}\n")
+        (tmp_path / rel).write_text({"dvc.yaml": "stages: {a: {cmd: x}}\n", "pyproject.toml": '[project]\nname = "p"\n'}
+                                    .get(rel, rel))
     entry, params = bench.Entry("d"), {"data": {"local_dir": "data/d"}}
     first = bench.fingerprint(tmp_path, entry, params)
     assert bench.fingerprint(tmp_path, entry, params) == first
@@ -99,6 +100,13 @@ def test_fingerprint_moves_with_code_params_and_data_but_not_with_the_runner(tmp
     (tmp_path / "dvc.yaml").write_text("metrics: [results/benchmark.json]\nstages: {a: {cmd: x}}\n")
     assert bench.fingerprint(tmp_path, entry, params) == first
     (tmp_path / "dvc.yaml").write_text("stages: {a: {cmd: y}}\n")
+    assert bench.fingerprint(tmp_path, entry, params) != first
+    (tmp_path / "dvc.yaml").write_text("stages: {a: {cmd: x}}\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
+    first = bench.fingerprint(tmp_path, entry, params)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n[tool.pytest.ini_options]\naddopts = "-q"\n')
+    assert bench.fingerprint(tmp_path, entry, params) == first  # a tool's settings
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\ndependencies = ["x"]\n')
     assert bench.fingerprint(tmp_path, entry, params) != first
     (tmp_path / "dvc.yaml").write_text("stages: {a: {cmd: x}}\n")
     assert bench.fingerprint(tmp_path, bench.Entry("d", limits={"test": 5}), params) != first

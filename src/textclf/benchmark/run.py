@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -130,9 +131,13 @@ def fingerprint(root: Path, entry: Entry, params: dict[str, Any]) -> str:
 
 def _content(root: Path, f: Path) -> bytes:
     """A file's bytes; of dvc.yaml only its stages (top-level metrics, plots and artifacts change
-    what DVC shows, not what a run computes)."""
+    what DVC shows, not what a run computes); of pyproject.toml only the package and its
+    dependencies (the tools' settings, pytest's and ruff's, change no result)."""
     if f == root / "dvc.yaml":
         return json.dumps(yaml.safe_load(f.read_text()).get("stages"), sort_keys=True).encode()
+    if f == root / "pyproject.toml":
+        meta = tomllib.loads(f.read_text())
+        return json.dumps({k: meta.get(k) for k in ("build-system", "project")}, sort_keys=True).encode()
     return f.read_bytes()
 
 
