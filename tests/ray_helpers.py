@@ -8,6 +8,7 @@ whose command line names this cluster's temp dirs or GCS address, then their chi
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -20,10 +21,21 @@ from pathlib import Path
 import psutil
 
 RAY = str(Path(sys.executable).parent / "ray")
-# Node loss is noticed after period x threshold of failed health checks (Ray's default is
-# about 15 s): shortened so a killed worker node is declared dead within a few seconds.
-FAST_HEALTH_CHECKS = {"RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
-                      "RAY_health_check_failure_threshold": "3"}
+# Node loss is noticed after `threshold` health checks in a row fail (Ray's default takes about
+# 15 s). A SIGKILLed raylet refuses the connection at once, so each check fails right away and
+# the node is declared dead after about period x threshold = 5 s. The timeout only bounds a
+# raylet that is alive but slow: it was 1 s (x3), which on a loaded 2-core CI machine can
+# declare a live node dead. If that node is the head (the driver's node), the GCS destroys
+# every actor the driver owns (GcsActorManager::OnNodeDead, GenOwnerDiedCause), and a map actor
+# still in __init__ fails with "The actor never ran - it was cancelled before it started
+# running" (ray/exceptions.py, ActorDiedError, never_started). 5 s x 5 makes that need ~25 s of
+# silence, while a killed node is still declared dead within about 30 s at worst.
+FAST_HEALTH_CHECKS = {"RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "5000",
+                      "RAY_health_check_failure_threshold": "5"}
+# Each node's object store (Ray's default: 30% of the machine's memory per node, so 60% for
+# two): the test moves about a megabyte, and memory left to the rest of the suite's machine
+# keeps the raylets (and the GCS health checks) from stalling on swap.
+OBJECT_STORE_BYTES = 200 * 1024 * 1024
 
 
 def free_port() -> int:
@@ -63,32 +75,49 @@ class TwoNodeCluster:
     def _node_args(self, temp_dir: Path) -> list[str]:
         # Every port a second node on the same host would otherwise share with the first one.
         return ["--node-ip-address", "127.0.0.1", "--num-cpus", str(self.cpus), "--num-gpus", "0",
-                "--temp-dir", str(temp_dir), "--disable-usage-stats",
+                "--temp-dir", str(temp_dir), "--disable-usage-stats", "--object-store-memory", str(OBJECT_STORE_BYTES),
                 "--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
                 "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port())]
 
     def start(self) -> TwoNodeCluster:
         self.head_dir.mkdir(parents=True, exist_ok=True)
         self.worker_dir.mkdir(parents=True, exist_ok=True)
-        self._ray_start(["--head", "--port", str(self.port), "--include-dashboard=false", *self._node_args(self.head_dir)])
+        # With Ray Client's dependency (grpc) installed, the head starts a client server on port
+        # 10001, as any other Ray head on the machine does: a port of its own. Without it, Ray
+        # starts none and refuses the option (ray/scripts/scripts.py: "has port, no client").
+        client = ["--ray-client-server-port", str(free_port())] if importlib.util.find_spec("grpc") else []
+        self._ray_start(["--head", "--port", str(self.port), "--include-dashboard=false", *client,
+                         *self._node_args(self.head_dir)])
         self._ray_start(["--address", self.address, *self._node_args(self.worker_dir)])
-        self.wait_nodes(2)
+        try:
+            self.wait_ready()
+        except Exception:
+            self.stop()
+            raise
         return self
 
-    def nodes(self) -> list[dict]:
-        """The cluster's nodes as the GCS sees them, from a separate process (the caller may
-        hold no Ray connection, or one to another runtime)."""
+    def state(self) -> dict:
+        """{nodes: [{id, alive, raylet_socket, cpus}], cpus, cpus_available} as the GCS sees
+        them, from a separate process (the caller may hold no Ray connection, or one to another
+        runtime). `cpus_available` is the GCS's resource view, the one actors are placed by."""
         code = (f"import json, ray; ray.init(address={self.address!r}, logging_level='ERROR', log_to_driver=False); "
-                "print(json.dumps([{'id': n['NodeID'], 'alive': n['Alive'], 'raylet_socket': n['RayletSocketName'],"
-                " 'cpus': n['Resources'].get('CPU', 0)} for n in ray.nodes()]))")
+                "print(json.dumps({'nodes': [{'id': n['NodeID'], 'alive': n['Alive'], 'raylet_socket': n['RayletSocketName'],"
+                " 'cpus': n['Resources'].get('CPU', 0)} for n in ray.nodes()],"
+                " 'cpus': ray.cluster_resources().get('CPU', 0), 'cpus_available': ray.available_resources().get('CPU', 0)}))")
         proc = subprocess.run([sys.executable, "-c", code], env=self._env(), text=True, capture_output=True, timeout=120)
         if proc.returncode != 0:
-            raise RuntimeError(f"listing the nodes failed:\n{proc.stderr[-3000:]}")
+            raise RuntimeError(f"reading the cluster's state failed:\n{proc.stderr[-3000:]}")
         import json
 
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
-    def wait_nodes(self, alive: int, timeout: float = 60) -> list[dict]:
+    def nodes(self) -> list[dict]:
+        """The cluster's nodes as the GCS sees them (see state())."""
+        return self.state()["nodes"]
+
+    def wait_nodes(self, alive: int, timeout: float = 120) -> list[dict]:
+        """Until exactly `alive` nodes are alive (a killed node takes up to ~30 s to be
+        declared dead: FAST_HEALTH_CHECKS)."""
         deadline = time.monotonic() + timeout
         while True:
             nodes = self.nodes()
@@ -96,6 +125,26 @@ class TwoNodeCluster:
                 return nodes
             if time.monotonic() > deadline:
                 raise RuntimeError(f"expected {alive} alive nodes, got {nodes}")
+            time.sleep(1)
+
+    def wait_ready(self, timeout: float = 120) -> dict:
+        """Until both nodes are alive, each with its CPUs, and every CPU is free in the GCS's
+        resource view. A node counts as alive as soon as it registers, before its resources
+        are in the view the actors are placed by; and after a run, the finished job's actors
+        give their CPUs back only once they are gone. A run started earlier would find one
+        1-CPU node short: its second actor waits (and a kill meant for a running actor can
+        land on one that never started)."""
+        deadline = time.monotonic() + timeout
+        want = 2 * self.cpus
+        while True:
+            st = self.state()
+            alive = [n for n in st["nodes"] if n["alive"]]
+            if (len(alive) == 2 and all(abs(n["cpus"] - self.cpus) < 1e-6 for n in alive)
+                    and abs(st["cpus"] - want) < 1e-6 and abs(st["cpus_available"] - want) < 1e-6):
+                return st
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the cluster was not ready (2 alive nodes, {want} CPUs, all free) "
+                                   f"within {timeout}s: {st}")
             time.sleep(1)
 
     def _ours(self) -> list[psutil.Process]:
@@ -170,14 +219,25 @@ def engine_for(cluster: TwoNodeCluster) -> dict:
     return {"name": "ray", "address": cluster.address, "actors": 2, "cpus_per_actor": 1}
 
 
-def _actor_started(cluster: TwoNodeCluster, timeout: float) -> bool:
-    """Wait until the worker node runs one of Ray Data's map actors."""
+def _is_map_actor(p: psutil.Process) -> bool:
+    return "MapWorker" in p.name() or "_Actor" in " ".join(p.cmdline())
+
+
+def _actor_started(cluster: TwoNodeCluster, since: float, timeout: float) -> bool:
+    """Wait until the worker node runs one of Ray Data's map actors started at or after
+    `since` (time.time()): a map actor of an earlier run, still on its way out, is not this
+    run's. (psutil's create_time can be up to a second early: the boot time it adds is whole
+    seconds.)"""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             raylet = cluster.raylet(cluster.worker_dir)
-            if any("MapWorker" in c.name() or "_Actor" in " ".join(c.cmdline()) for c in raylet.children(recursive=True)):
-                return True
+            for c in raylet.children(recursive=True):
+                try:
+                    if c.create_time() >= since - 1.0 and _is_map_actor(c):
+                        return True
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
         except (psutil.NoSuchProcess, RuntimeError):
             pass
         time.sleep(0.1)
@@ -190,6 +250,9 @@ def encode_killing_worker_node(cluster: TwoNodeCluster, embedder, texts: list[st
     after its map actor starts. Returns {vectors | error, wall_seconds, killed_pid, in_flight_at_kill}."""
     import threading
 
+    # An earlier run's actors give their CPUs back only once they are gone (see wait_ready):
+    # start from an idle cluster, so both of this run's actors can be placed, one per node.
+    cluster.wait_ready()
     result: dict = {}
 
     def run() -> None:
@@ -200,9 +263,10 @@ def encode_killing_worker_node(cluster: TwoNodeCluster, embedder, texts: list[st
             result["error"] = f"{type(exc).__name__}: {exc}"
         result["wall_seconds"] = round(time.perf_counter() - start, 3)
 
+    since = time.time()
     t = threading.Thread(target=run, daemon=True)
     t.start()
-    if not _actor_started(cluster, timeout=120):
+    if not _actor_started(cluster, since, timeout=120):
         t.join(timeout)
         raise RuntimeError(f"no map actor ever started on the worker node: {result.get('error')}")
     time.sleep(after)

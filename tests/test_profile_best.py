@@ -1,4 +1,4 @@
-"""profile=best composes: mpnet fine-tune, the LLM on validation too, the stack over all five."""
+"""profile=best composes: mpnet fine-tune, the 1.5B LLM on validation too, the stack over all five."""
 
 import yaml
 
@@ -21,10 +21,13 @@ def test_best_profile_composes_with_the_expected_approaches(tmp_path):
     assert best["task_specific"]["base"] == default["embedder"]  # the packaged mpnet, resolved offline like the embedder
     assert best["task_specific"]["finetune"]["batch_size"] == 16 and best["task_specific"]["finetune"]["epochs"] == 2
     assert best["approaches"]["llm"]["splits"] == ["validation", "test"]
+    assert best["llm"]["model"]["name"] == "qwen2.5-coder-1.5b-instruct-q4_k_m"  # conf/llm/qwen_1_5b.yaml
+    assert {k: v for k, v in best["llm"].items() if k not in ("model", "api_model")} == {
+        k: v for k, v in default["llm"].items() if k not in ("model", "api_model")}  # the same prompts, mode, client
     typed = shared(best)
     assert check_bases("stack", typed.ensembles["stack"], typed.approaches) == list(best["approaches"])
     # everything else is the default run's
-    for key in ("data", "embedder", "classifier", "llm", "compare", "seed"):
+    for key in ("data", "embedder", "classifier", "compare", "seed"):
         assert best[key] == default[key], key
     assert ({k: v for k, v in best["approaches"].items() if k != "llm"}
             == {k: v for k, v in default["approaches"].items() if k != "llm"})

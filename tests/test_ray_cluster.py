@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 try:  # `make test` installs the extra: a missing Ray is a broken setup, not a skip
-    import ray  # noqa: F401
+    import ray
 except ImportError:
     pytest.fail("engine=ray's tests need the [ray] extra: `make test`, or pip install -e '.[ray]'", pytrace=False)
 
@@ -30,11 +30,17 @@ def local():
 
 
 @pytest.fixture
-def cluster():
+def cluster(monkeypatch):
     # A short base path: Ray's socket paths must stay under 107 bytes.
     import tempfile
     from pathlib import Path
 
+    # In `make test` this runs after the rest of the suite, in the same process: no Ray
+    # connection or $RAY_ADDRESS left by an earlier test may stand in for the cluster's
+    # (ray_runtime uses a connection it finds; it now refuses one to another cluster).
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    if ray.is_initialized():
+        ray.shutdown()
     base = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))
     with TwoNodeCluster(base) as c:
         yield c  # stopped (this cluster's processes only) even when the test fails
@@ -48,6 +54,9 @@ def test_two_node_cluster_gives_the_local_vectors_and_survives_losing_a_node(loc
 
     got = emb.encode(texts, progress=False, engine=engine_for(cluster))
     assert got.shape == expected.shape and np.array_equal(got, expected)
+    # The engine made its own connection (to engine.address) and closed it: it did not run on
+    # a connection it found in the process.
+    assert not ray.is_initialized()
 
     r = encode_killing_worker_node(cluster, emb, texts, after=2.0, timeout=600)
     assert r["in_flight_at_kill"], "the run finished before the node was killed: nothing was tested"
