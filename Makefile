@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # DVC stages call `python`: make it the venv's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup repro test lint params ci benchmark bench bench-llm clean-cache
+.PHONY: setup repro test test-cluster lint params ci benchmark bench bench-llm clean-cache
 
 $(STAMP): pyproject.toml requirements-models.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ repro: setup
 ## `dvc repro` of the CI profile in a temp copy).
 test: lint setup $(RAY_STAMP)
 	pytest
+
+## The two-node Ray cluster test (tests/test_ray_cluster.py), in a pytest process of its own.
+test-cluster: setup $(RAY_STAMP)
+	pytest -m cluster -p no:cacheprovider tests/test_ray_cluster.py
 
 lint: setup
 	ruff check src tests scripts

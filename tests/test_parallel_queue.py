@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import subprocess
 import time
@@ -61,6 +62,7 @@ def test_two_queued_experiments_share_a_cold_cache(tmp_path, monkeypatch):
         "from textclf.core.context import link_from_params; link_from_params(Path.cwd())'", repo)
     run("git add -A && git commit -qm 'ci profile'", repo)
 
+    print("load average before the queue:", os.getloadavg())
     start = time.monotonic()
     run(f"dvc exp run --queue -S profile=ci {LIMITS} -S embedder.batch_size=" + ",".join(map(str, SIZES)), repo)
     run("dvc queue start -j 2", repo)
@@ -95,8 +97,10 @@ def test_two_queued_experiments_share_a_cold_cache(tmp_path, monkeypatch):
     assert alone.keys() == metrics[32].keys() and len(alone) >= 5
     for name, data in alone.items():
         assert metrics[32][name] == data, f"{name} differs between the parallel run and the run alone"
-    timing = json.loads((repo / "metrics/timings/predict_llm.json").read_text())
-    print("the run alone's LLM:", {k: timing.get(k) for k in ("requests", "cache_hits")})
+    # The run alone asks the LLM nothing: every reply is in the cache the parallel runs filled.
+    llm_test = json.loads((repo / "metrics/timings/predict_llm.json").read_text())["details"]["test"]
+    print("the run alone's LLM:", {k: llm_test[k] for k in ("requests", "cache_hits")}, "load average", os.getloadavg())
+    assert llm_test["requests"] == 0 and llm_test["cache_hits"] > 0, llm_test
 
     # The reply cache: one row per distinct request (the LLM's splits' texts, none truncated; the
     # selection at fit has one candidate in this profile: no request).
