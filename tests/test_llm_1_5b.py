@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -48,7 +49,10 @@ def test_cli_gives_the_pipeline_predictions_from_fresh_requests(repo):
     write_jsonl(repo / "new/texts.jsonl", [{"text": t} for t in texts])
     log = run("python -m textclf.serving.cli predict --approach llm --input new/texts.jsonl --output new/llm.jsonl", repo)
     assert f"{N} of {N} rows classified with llm" in log, log
-    assert f"{N} requests, 0 cache hits" in log, log  # every reply from the model, none from the cache
+    # Every reply from the model: the emptied cache now holds one reply per distinct text, all new.
+    db = sqlite3.connect(repo.parent / "replies" / "responses.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == len(set(texts))
+    db.close()
     got = [json.loads(line) for line in (repo / "new/llm.jsonl").read_text().splitlines()]
     assert [r["label"] for r in got] == [r["pred"] for r in rows]
     labels = list(got[0]["scores"])
