@@ -35,9 +35,10 @@ def cluster(monkeypatch):
     import tempfile
     from pathlib import Path
 
-    # In `make test` this runs after the rest of the suite, in the same process: no Ray
-    # connection or $RAY_ADDRESS left by an earlier test may stand in for the cluster's
-    # (ray_runtime uses a connection it finds; it now refuses one to another cluster).
+    # No Ray connection or $RAY_ADDRESS left by an earlier test may stand in for the cluster's
+    # (ray_runtime uses a connection it finds). `make test-cluster` runs this file in a process
+    # of its own: after a local runtime in the same process, Ray Data's first actor is cancelled
+    # at start-up (pyproject.toml).
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     if ray.is_initialized():
         ray.shutdown()
