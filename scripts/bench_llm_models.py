@@ -57,12 +57,14 @@ def main() -> None:
                          "concurrency 1; peak_rss_mb is the server process's VmHWM", "models": {}}
     preds: dict[str, dict[str, np.ndarray]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-llm-models-") as tmp:
+        texts = gold = labels = None
         for name in llms:
             params = yaml.safe_load(compose(root, [f"llm={name}"], Path(tmp) / f"{name}.yaml").read_text())
             cfg = params["llm"]
-            splits, report = data.prepare(params["data"], root, params["seed"])
-            labels = report.label_names
-            texts, gold = splits[a.split].texts[: a.limit], np.asarray(splits[a.split].labels[: a.limit])
+            if texts is None:  # the same data for every model (only `llm` differs between their params)
+                splits, report = data.prepare(params["data"], root, params["seed"])
+                labels = report.label_names
+                texts, gold = splits[a.split].texts[: a.limit], np.asarray(splits[a.split].labels[: a.limit])
             t0 = time.perf_counter()
             location, _ = resolve(cfg["model"])
             rec = {"model": cfg["model"]["name"], "sha256": cfg["model"]["sha256"], "file_bytes": location.stat().st_size,

@@ -11,8 +11,8 @@ results/benchmark.json (every run, in config order, and the machine) and results
 
 Resuming: a run whose run.json carries the same fingerprint (the run's entry, the code, its
 params as composed from conf/, dvc.yaml's stages and its data files, hashed) is finished and
-skipped: an edit to conf/profile/best.yaml reruns the profile=best entries only; an interrupted run is rerun, its
-finished stages coming back from DVC's run cache. `--force` reruns everything.
+skipped, so an edit to conf/profile/best.yaml reruns the profile=best entries only; an
+interrupted run is rerun, its finished stages coming back from DVC's run cache. `--force` reruns everything.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,7 +41,7 @@ SPLITS = ("train", "validation", "test")
 # the code a stage reads from the checkout (dvc.yaml lists the same as deps). conf/ only reaches a
 # stage through params.yaml, so the composed params stand for it.
 CODE = ("src/textclf", "dvc.yaml", "pyproject.toml")
-NOT_CODE = ("src/textclf/benchmark", "conf/benchmark")  # the runner and its list: no stage reads them
+NOT_CODE = ("src/textclf/benchmark",)  # the runner: no stage reads it
 # From the experiment's commit into results/<dataset>/<profile>/, byte for byte.
 COPIED = {"summary.json": "metrics/summary.json", "summary.md": "reports/summary.md", "data.json": "metrics/data.json"}
 # Stages that only report on the approaches' saved predictions.
@@ -136,6 +135,10 @@ def _content(root: Path, f: Path) -> bytes:
     if f == root / "dvc.yaml":
         return json.dumps(yaml.safe_load(f.read_text()).get("stages"), sort_keys=True).encode()
     if f == root / "pyproject.toml":
+        try:
+            import tomllib  # Python 3.11+
+        except ModuleNotFoundError:  # 3.10: the whole file (a tool's setting then reruns too, never too little)
+            return f.read_bytes()
         meta = tomllib.loads(f.read_text())
         return json.dumps({k: meta.get(k) for k in ("build-system", "project")}, sort_keys=True).encode()
     return f.read_bytes()
