@@ -1,4 +1,5 @@
-"""profile=best composes: mpnet fine-tune, the 1.5B LLM on validation too, the stack over all five."""
+"""profile=best composes: mpnet fine-tune, the 1.5B LLM (8 examples, two system prompts chosen between on
+validation) on validation too, the stack over all five."""
 
 import yaml
 
@@ -22,8 +23,16 @@ def test_best_profile_composes_with_the_expected_approaches(tmp_path):
     assert best["task_specific"]["finetune"]["batch_size"] == 16 and best["task_specific"]["finetune"]["epochs"] == 2
     assert best["approaches"]["llm"]["splits"] == ["validation", "test"]
     assert best["llm"]["model"]["name"] == "qwen2.5-coder-1.5b-instruct-q4_k_m"  # conf/llm/qwen_1_5b.yaml
-    assert {k: v for k, v in best["llm"].items() if k not in ("model", "api_model")} == {
-        k: v for k, v in default["llm"].items() if k not in ("model", "api_model")}  # the same prompts, mode, client
+    # 8 examples, and a second system prompt chosen between at fit; the rest (seed prompt, mode, client) as default
+    assert best["llm"]["few_shot"] == {**default["llm"]["few_shot"], "k": 8}
+    assert best["llm"]["prompts"] == default["llm"]["prompts"]
+    second = best["llm"]["select"]["label_system"]
+    assert len(second) == 1 and second[0] != best["llm"]["prompts"]["label_system"] and "{labels}" in second[0]
+    assert default["data"]["task"]["item"] in second[0]  # interpolated from the data config, nothing movie-specific
+    assert best["llm"]["select"]["few_shot_k"] is None and best["llm"]["select"]["max_rows"] == 300
+    same = ("model", "api_model", "few_shot", "select")
+    assert {k: v for k, v in best["llm"].items() if k not in same} == {
+        k: v for k, v in default["llm"].items() if k not in same}
     typed = shared(best)
     assert check_bases("stack", typed.ensembles["stack"], typed.approaches) == list(best["approaches"])
     # everything else is the default run's
