@@ -36,8 +36,8 @@ def repo(tmp_path_factory):
     (base / "shared").symlink_to(SHARED, target_is_directory=True)
     repo = copy_project(base / "main")
     # Its own reply cache, emptied below: the CLI's replies must come from the model, not the run's.
-    # k=8 as in profile=best: the pipeline's requests share the examples' prefix, which llama.cpp
-    # keeps evaluated between requests; the CLI's first request evaluates it whole.
+    # k=8 as in profile=best: the examples are a prefix each server evaluates with its first
+    # request and reuses after (llama.cpp keeps the longest common prefix).
     run(f"python -m textclf.params profile=ci llm=qwen_1_5b llm.few_shot.k=8 llm.cache.dir={base / 'replies'}", repo)
     run("dvc repro predict@llm", repo)
     return repo
