@@ -9,13 +9,15 @@ conf/profile/best.yaml writes.
     python scripts/bench_llm_candidates.py profile=best llm.few_shot.k=16
 
 Arguments are Hydra overrides (as for `python -m textclf.params`); every candidate of the composed
-llm group is measured. Each invocation merges its candidates into results/bench/llm_candidates.json
-(a candidate measured again is replaced), so figures from separate invocations sit side by side,
-each with its own load average and command.
+llm group is measured. Each invocation merges its candidates into --out (default
+results/bench/llm_candidates.json; a candidate measured again is replaced), so figures from separate
+invocations sit side by side, each with its own load average and command. A file about another
+dataset, model, mode or set of rows is refused, not mixed in: give another --out.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -38,7 +40,7 @@ from textclf.params import compose
 OUT = Path("results/bench/llm_candidates.json")
 
 
-def main(overrides: list[str]) -> None:
+def main(overrides: list[str], out: Path) -> None:
     root = Path.cwd()
     with tempfile.TemporaryDirectory(prefix="llm-candidates-") as tmp:
         params = yaml.safe_load(compose(root, overrides, Path(tmp) / "params.yaml").read_text())
@@ -52,9 +54,12 @@ def main(overrides: list[str]) -> None:
         gold, texts = np.asarray(val.labels)[idx], [val.texts[i] for i in idx]
         cands = selection.candidates(s)
         shots = (train.texts, list(train.labels)) if any(c.few_shot_k for c in cands) else None
-        record = json.loads(OUT.read_text()) if OUT.exists() else {"candidates": {}}
-        record.update({"dataset": params["data"]["name"], "model": raw["model"]["name"], "mode": raw["mode"],
-                       "rows": drawn, "cpu_count": os.cpu_count(),
+        what = {"dataset": params["data"]["name"], "model": raw["model"]["name"], "mode": raw["mode"], "rows": drawn}
+        record = json.loads(out.read_text()) if out.exists() else {"candidates": {}}
+        other = {k: record[k] for k in what if k in record and record[k] != what[k]}
+        if other:
+            sys.exit(f"{out} holds candidates measured with {other}, this run is {what}: give another --out")
+        record.update({**what, "cpu_count": os.cpu_count(),
                        "note": "each candidate from an empty reply cache on its own llama.cpp server "
                                f"(llm.server.n_threads={raw['server']['n_threads']}), concurrency 1; validation rows only"})
         for i, c in enumerate(cands):
@@ -82,9 +87,13 @@ def main(overrides: list[str]) -> None:
             record["candidates"][f"k={c.few_shot_k} | {c.label_system}"] = row
             print(json.dumps({k: row[k] for k in ("few_shot_k", "validation_macro_f1", "wall_s", "load_after")}),
                   c.label_system[:70], flush=True)
-            OUT.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    print(f"{OUT} written")
+            out.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    print(f"{out} written")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. profile=best llm.few_shot.k=16")
+    ap.add_argument("--out", type=Path, default=OUT)
+    a = ap.parse_args()
+    main(a.overrides, a.out)
