@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -64,8 +65,7 @@ def main(overrides: list[str], out: Path) -> None:
                                f"(llm.server.n_threads={raw['server']['n_threads']}), concurrency 1; validation rows only"})
         for i, c in enumerate(cands):
             cs, craw = selection.variant(s, raw, c)
-            craw = {**craw, "cache": {**craw["cache"], "dir": str(Path(tmp) / f"replies-{i}")}}  # every row a request
-            cs = typed(Settings, craw)
+            cs = replace(cs, cache=replace(cs.cache, dir=str(Path(tmp) / f"replies-{i}")))  # every row a request
             conf = build_conf(cs, craw, labels, shots, None)
             cut, _ = truncate_texts(craw, conf, texts)
             requests = requests_for(conf, cut)
